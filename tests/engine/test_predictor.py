@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.loader import load_classifier
+from engine.predictor import softmax, top_k
+from tests.conftest import photo
+
+
+def test_softmax_is_stable_and_temperature_softens() -> None:
+    logits = np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]])
+    probs = softmax(logits)
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    assert probs[0, 0] == pytest.approx(1.0)
+    assert softmax(logits[1:], temperature=3.0).max() < probs[1].max()
+
+
+def test_top_k_orders_by_probability_and_caps_k() -> None:
+    probs = np.array([[0.1, 0.6, 0.3]])
+    (pred,) = top_k(probs, ("a", "b", "c"), k=10)
+    assert pred.labels == ("b", "c", "a")
+    assert pred.indices == (1, 2, 0)
+    assert pred.prob == pytest.approx(0.6)
+
+
+def test_batched_and_single_predictions_agree() -> None:
+    classifier = load_classifier("resnet18", weights="none", device="cpu")
+    images = [photo(300, 200, seed=s) for s in range(3)]
+    together = classifier.predict(images, top_k=3)
+    alone = [classifier.predict([im], top_k=3)[0] for im in images]
+    for a, b in zip(together, alone, strict=True):
+        assert a.indices == b.indices
+        assert np.allclose(a.probs, b.probs, atol=1e-4)
+
+
+def test_explain_returns_map_in_original_geometry(tiny_model_file) -> None:  # type: ignore[no-untyped-def]
+    classifier = load_classifier(tiny_model_file, device="cpu")
+    image = photo(240, 120, seed=4)
+    top = classifier.predict([image])[0]
+    explanation = classifier.explain(image)
+    assert explanation.heatmap.shape == (120, 240)
+    assert explanation.class_index == top.index
+    assert explanation.prediction.indices == top.indices
+    assert explanation.prob == pytest.approx(top.prob, abs=1e-4)
+    other = classifier.explain(image, class_index=(top.index + 1) % 3)
+    assert other.label != explanation.label
+    with pytest.raises(ValueError):
+        classifier.explain(image, class_index=3)
