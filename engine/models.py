@@ -31,17 +31,38 @@ class Architecture:
     classifier: str
     params_millions: float
     gflops: float
+    weights_url: str  # torchvision's default ImageNet weights (a test checks they agree)
 
+
+_TV = "https://download.pytorch.org/models/"
 
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in (
-        Architecture("resnet18", "ResNet-18", "layer4", "fc", 11.7, 1.81),
-        Architecture("resnet34", "ResNet-34", "layer4", "fc", 21.8, 3.66),
-        Architecture("resnet50", "ResNet-50", "layer4", "fc", 25.6, 4.09),
-        Architecture("resnet101", "ResNet-101", "layer4", "fc", 44.5, 7.80),
-        Architecture("resnet152", "ResNet-152", "layer4", "fc", 60.2, 11.51),
-        Architecture("densenet121", "DenseNet-121", "features", "classifier", 8.0, 2.83),
+        Architecture(
+            "resnet18", "ResNet-18", "layer4", "fc", 11.7, 1.81, _TV + "resnet18-f37072fd.pth"
+        ),
+        Architecture(
+            "resnet34", "ResNet-34", "layer4", "fc", 21.8, 3.66, _TV + "resnet34-b627a593.pth"
+        ),
+        Architecture(
+            "resnet50", "ResNet-50", "layer4", "fc", 25.6, 4.09, _TV + "resnet50-11ad3fa6.pth"
+        ),
+        Architecture(
+            "resnet101", "ResNet-101", "layer4", "fc", 44.5, 7.80, _TV + "resnet101-cd907fc2.pth"
+        ),
+        Architecture(
+            "resnet152", "ResNet-152", "layer4", "fc", 60.2, 11.51, _TV + "resnet152-f82ba261.pth"
+        ),
+        Architecture(
+            "densenet121",
+            "DenseNet-121",
+            "features",
+            "classifier",
+            8.0,
+            2.83,
+            _TV + "densenet121-a639ec97.pth",
+        ),
     )
 }
 DEFAULT_ARCH = "resnet50"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import urllib.error
 import urllib.request
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from engine.atomic import atomic_open
 from engine.errors import Cancelled, ModelLoadError, WeightsNotFoundError
-from engine.models import get_architecture, pretrained_weights
+from engine.models import get_architecture
 from engine.resources import bundled_weights_dir
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class WeightsSource:
 
 
 def weights_url(arch: str) -> str:
-    return str(pretrained_weights(arch).url)
+    return get_architecture(arch).weights_url
 
 
 def weights_filename(arch: str) -> str:
@@ -53,10 +54,13 @@ def weights_filename(arch: str) -> str:
 
 
 def hub_cache_dir() -> Path:
-    """torch hub's checkpoint folder ($TORCH_HOME/hub/checkpoints), shared with torchvision."""
-    import torch
+    """torch hub's checkpoint folder ($TORCH_HOME/hub/checkpoints), shared with torchvision.
 
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    Computed as torch.hub does, without importing torch (the ONNX path never needs it).
+    """
+    cache = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    home = os.environ.get("TORCH_HOME") or os.path.join(cache, "torch")
+    return Path(home).expanduser() / "hub" / "checkpoints"
 
 
 def find_weights(arch: str) -> WeightsSource | None:

@@ -65,3 +65,15 @@ def test_pickled_code_is_never_executed(tmp_path: Path) -> None:
     torch.save({"fc.weight": Evil()}, path)
     with pytest.raises(ModelLoadError, match="Cannot read weights"):
         load_state_dict(path)
+
+
+def test_static_weights_urls_and_cache_dir_agree_with_torchvision(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from engine.models import ARCHITECTURES, pretrained_weights
+
+    for arch in ARCHITECTURES:
+        assert ARCHITECTURES[arch].weights_url == pretrained_weights(arch).url
+    monkeypatch.delenv("TORCH_HOME")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert hub_cache_dir() == Path(torch.hub.get_dir()) / "checkpoints"
