@@ -10,6 +10,16 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; do it once, before any worker threads exist.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "wb", **kwargs: Any) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on success it replaces ``path`` in one step.
@@ -22,6 +32,8 @@ def atomic_open(path: str | Path, mode: str = "wb", **kwargs: Any) -> Iterator[I
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
+        # mkstemp makes the file owner-only; give it the mode a plain open() would have.
+        os.chmod(tmp_name, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()
