@@ -48,25 +48,13 @@ _PILLOW_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP")  # JPEG also ope
 _JPEG_FORMATS = frozenset({"JPEG", "MPO"})
 _HIGH_DEPTH_MODES = frozenset({"I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
-_JUNK_NAMES = frozenset(
-    {
-        "thumbs.db",
-        "ehthumbs.db",
-        "desktop.ini",
-        "__macosx",
-        "$recycle.bin",
-        "system volume information",
-    }
-)
+_JUNK_NAMES = frozenset({"thumbs.db", "ehthumbs.db", "desktop.ini", "__macosx",
+                         "$recycle.bin", "system volume information"})  # fmt: skip
 _HEADER_BYTES = 512
 _DICOM_MAGIC_AT = slice(128, 132)
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
-_OTHER_MAGIC = {
-    b"%PDF": "a PDF document",
-    b"PK\x03\x04": "a ZIP archive",
-    b"\x1f\x8b": "a gzip archive",
-    b"8BPS": "a Photoshop file",
-}
+_OTHER_MAGIC = {b"%PDF": "a PDF document", b"PK\x03\x04": "a ZIP archive",
+                b"\x1f\x8b": "a gzip archive", b"8BPS": "a Photoshop file"}  # fmt: skip
 # Pillow's plugins report malformed data through many exception types.
 _DECODE_ERRORS = (
     OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
@@ -149,19 +137,15 @@ def walk_images(
 ) -> Iterator[Path]:
     """Yield the supported image files in and under ``paths``, each once.
 
-    Given paths are visited in the order given; folders are walked recursively in a
-    stable order (by name case-insensitively, then by name), files and sub-folders
-    interleaved. Yielded paths are built from the given ones (not resolved). Each file is
-    yielded once however it is reached (de-duplicated by resolved path) and each real
-    folder walked once, so symlink loops end.
-
-    Inside folders, hidden entries (leading ``.``, which covers ``.DS_Store`` and
-    AppleDouble ``._*`` files; or the Windows hidden attribute) and OS junk (``Thumbs.db``,
-    ``desktop.ini``, ``__MACOSX`` ...) are passed over silently. Pipes, sockets and
-    devices are never opened. ``on_skip(path, reason)`` hears about every other file or
-    folder left out: unsupported files, given or found ("unsupported file type (.txt)"),
-    missing paths ("not found"), broken links and unreadable folders. Without ``on_skip``
-    skips are logged at DEBUG level.
+    Given paths are visited in the given order; folders recursively, each folder's entries
+    sorted by name case-insensitively, then by name. Yielded paths are built from the given
+    ones, not resolved. A file reached twice (de-duplicated by resolved path) or a real
+    folder reached twice (so symlink loops end) is passed over. So are hidden entries inside
+    folders (leading ``.``, covering ``.DS_Store`` and ``._*``; the Windows hidden flag) and
+    OS junk (``Thumbs.db``, ``desktop.ini``, ``__MACOSX``). Pipes, sockets and devices are
+    never opened. ``on_skip(path, reason)`` hears of everything else left out: unsupported
+    files ("unsupported file type (.txt)"), missing paths ("not found"), broken links,
+    unreadable folders. Without it, skips are logged at DEBUG level.
 
     Raises:
         TypeError: ``paths`` is a single str or Path rather than an iterable of them.
@@ -189,8 +173,6 @@ def _open_regular_file(path: Path) -> IO[bytes]:
     """Open ``path`` for reading after checking it is a non-empty regular file."""
     try:
         mode, size = (st := path.stat()).st_mode, st.st_size
-    except FileNotFoundError as exc:
-        raise ImageLoadError(path, "file not found") from exc
     except OSError as exc:
         raise ImageLoadError(path, _os_reason(exc)) from exc
     if stat.S_ISDIR(mode):
@@ -269,11 +251,11 @@ def _decode_pillow(fh: IO[bytes], path: Path, header: bytes, min_side: int | Non
         raise ImageLoadError(path, f"not enough memory to decode {width}x{height}") from exc
     except _DECODE_ERRORS as exc:
         raise ImageLoadError(path, "image is truncated or corrupt") from exc
-    image = _apply_exif_orientation(image, path)
+    oriented = _apply_exif_orientation(image, path)
     try:
-        rgb = _to_rgb(image)
+        rgb = _to_rgb(oriented)
     except ValueError as exc:
-        raise ImageLoadError(path, f"unsupported colour mode {image.mode!r}") from exc
+        raise ImageLoadError(path, f"unsupported colour mode {oriented.mode!r}") from exc
     # A copy never shares its file pointer with the (soon closed) file.
     return rgb.copy() if rgb is image else rgb
 
@@ -332,8 +314,7 @@ def _decode_dicom(fh: IO[bytes], path: Path, header: bytes) -> Image.Image:
         dicom_like = has_magic or "SOPClassUID" in ds
         reason = "DICOM file holds no image (no pixel data)" if dicom_like else "not a DICOM file"
         raise ImageLoadError(path, reason)
-    if "TransferSyntaxUID" not in ds.file_meta:
-        _guess_transfer_syntax(ds)
+    _guess_transfer_syntax(ds)
     rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
     if rows * columns > _pixel_limit():
         raise ImageLoadError(path, _too_large(rows * columns))
@@ -341,13 +322,18 @@ def _decode_dicom(fh: IO[bytes], path: Path, header: bytes) -> Image.Image:
         return Image.fromarray(_dicom_to_rgb(ds))
     except MemoryError as exc:
         raise ImageLoadError(path, f"not enough memory to decode {columns}x{rows}") from exc
-    except (RuntimeError, NotImplementedError) as exc:
-        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-        name = getattr(syntax, "name", "unknown transfer syntax")
-        reason = f"cannot decode the DICOM pixel data ({name}): corrupt, or no decoder for it"
+    except NotImplementedError as exc:
+        reason = f"DICOM compression not supported ({_syntax_name(ds)}): no decoder for it"
         raise ImageLoadError(path, reason) from exc
+    except RuntimeError as exc:  # pydicom: every installed decoder failed
+        reason = f"cannot decode the DICOM pixel data ({_syntax_name(ds)}): corrupt, or "
+        raise ImageLoadError(path, reason + "it needs a decoder that is not installed") from exc
     except (AttributeError, *_DECODE_ERRORS) as exc:
         raise ImageLoadError(path, "DICOM pixel data is truncated or corrupt") from exc
+
+
+def _syntax_name(ds: Dataset) -> str:
+    return str(getattr(ds.file_meta.get("TransferSyntaxUID"), "name", "unknown transfer syntax"))
 
 
 def _guess_transfer_syntax(ds: Dataset) -> None:
@@ -355,7 +341,7 @@ def _guess_transfer_syntax(ds: Dataset) -> None:
     from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
     implicit, little = ds.original_encoding
-    if implicit is not None:
+    if "TransferSyntaxUID" not in ds.file_meta and implicit is not None:
         syntax = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
         ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else syntax
 
