@@ -443,14 +443,13 @@ class _Walker:
             yield from self._file(path, mode, os.path.realpath(path))
 
     def _file(self, path: Path, mode: int, real: str) -> Iterator[Path]:
-        if not stat.S_ISREG(mode):
-            self._on_skip(path, "not a regular file (a pipe, socket or device)")
-            return
         key = os.path.normcase(real)
         if key in self._seen_files:
             return
         self._seen_files.add(key)
-        if is_supported(path):
+        if not stat.S_ISREG(mode):
+            self._on_skip(path, "not a regular file (a pipe, socket or device)")
+        elif is_supported(path):
             yield path
         else:
             self._on_skip(path, _unsupported_reason(path))

@@ -442,9 +442,8 @@ def test_walk_never_opens_a_fifo(tmp_path: Path) -> None:
     photo = _touch(tmp_path / "photo.png")
     images_found, skipped = find_images([tmp_path, tmp_path / "pipe.jpg"])
     assert images_found == [photo]
-    reasons = {path.name: reason for path, reason in skipped}
-    assert reasons == {"pipe": reasons["pipe.jpg"], "pipe.jpg": reasons["pipe"]}
-    assert "not a regular file" in reasons["pipe"]
+    assert sorted(path.name for path, _ in skipped) == ["pipe", "pipe.jpg"]
+    assert all("not a regular file" in reason for _, reason in skipped)
     assert not is_supported(tmp_path / "pipe")
     assert "not a regular file" in _load_error(tmp_path / "pipe.jpg")
 
