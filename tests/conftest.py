@@ -40,7 +40,9 @@ def photo(width: int, height: int, seed: int = 0) -> Image.Image:
     channels = []
     for _ in range(3):
         fx, fy, phase = rng.uniform(0.5, 3, 2).tolist() + [rng.uniform(0, 6)]
-        channels.append(np.sin(x / width * fx * 6 + phase) * np.cos(y / height * fy * 6) * 0.5 + 0.5)
+        channels.append(
+            np.sin(x / width * fx * 6 + phase) * np.cos(y / height * fy * 6) * 0.5 + 0.5
+        )
     pixels = (np.stack(channels, axis=-1) * 255).astype(np.uint8)
     return Image.fromarray(pixels, "RGB")
 
