@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from engine.atomic import atomic_open
 from engine.errors import Cancelled, ModelLoadError, WeightsNotFoundError
@@ -143,6 +143,7 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     path = Path(path)
+    state: Any
     try:
         if path.suffix == ".safetensors":
             state = load_file(str(path), device="cpu")

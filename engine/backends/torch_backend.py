@@ -55,7 +55,7 @@ class TorchBackend:
         self._torch_device = torch.device(device)
         # channels_last lets oneDNN pick its fastest convolution kernels on CPU (~20% here).
         self._memory_format = torch.channels_last
-        self.model = model.eval().to(self._torch_device, memory_format=self._memory_format)
+        self.model = model.eval().to(self._torch_device).to(memory_format=self._memory_format)
         self.cam_layer = cam_layer
 
     def _to_input(self, batch: np.ndarray) -> torch.Tensor:
