@@ -150,6 +150,25 @@ class _Skip(Exception):
     """A step that cannot run here (e.g. onnxruntime not installed); not a failure."""
 
 
+def _check_torch() -> str:
+    """torch imports, and torchvision's compiled operators load (a packaging trap: the frozen
+    app otherwise fails with "operator torchvision::nms does not exist")."""
+    import torch
+    import torchvision
+    from torchvision.ops import nms
+
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], dtype=torch.float32)
+    kept = nms(boxes, torch.tensor([0.9, 0.8, 0.7]), iou_threshold=0.5).tolist()
+    if kept != [0, 2]:
+        raise EngineError(f"torchvision.ops.nms gave {kept}, expected [0, 2]")
+    build = f"CUDA {torch.version.cuda} build" if torch.version.cuda else "CPU build"
+    gpu = "GPU available" if torch.cuda.is_available() else "no GPU"
+    return (
+        f"torch {torch.__version__} ({build}, {gpu}, {torch.get_num_threads()} threads); "
+        f"torchvision {torchvision.__version__} compiled ops load"
+    )
+
+
 def default_arch() -> str:
     """The architecture whose pretrained weights are bundled (the default one first)."""
     order = [DEFAULT_ARCH, *(a for a in ARCHITECTURES if a != DEFAULT_ARCH)]
@@ -225,21 +244,24 @@ def _check_gradcam(state: _State) -> str:
     return f"{path.name} {width}x{height} for '{explanation.label}'"
 
 
-def _onnx_classifier(classifier: Classifier) -> Classifier:
+def _onnx_classifier(classifier: Classifier, images: list[Image.Image]) -> Classifier:
     """``classifier`` exported to ONNX in memory, opened in ONNX Runtime on the CPU."""
     if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
         raise _Skip("onnxruntime/onnx not installed")
     from engine.backends.onnx_backend import onnx_classifier
-    from engine.export import build_onnx
+    from engine.export import export_verified
 
-    return onnx_classifier(build_onnx(classifier), device="cpu")
+    data, _ = export_verified(
+        classifier, images=images, image_source="sample photos", tolerance=None
+    )
+    return onnx_classifier(data, device="cpu")
 
 
 def _check_onnx(state: _State) -> str:
     classifier = _need(state.classifier, "no model")
     images = _need(state.images, "no sample photos")
     reference = _need(state.predictions, "no PyTorch predictions")
-    onnx = _onnx_classifier(classifier)
+    onnx = _onnx_classifier(classifier, [img for _, img in images])
     got = onnx.predict([img for _, img in images], top_k=len(classifier.class_names))
     worst, agree = 0.0, 0
     for ref, pred in zip(reference, got, strict=True):
@@ -281,6 +303,7 @@ def run_selftest(
     state = _State()
     folder = Path(samples) if samples is not None else samples_dir()
     steps: list[tuple[str, Callable[[], str]]] = [
+        ("torch", _check_torch),
         ("model", lambda: _check_model(state, model, device)),
         ("classify", lambda: _check_classify(state, folder, limit)),
         ("gradcam", lambda: _check_gradcam(state)),

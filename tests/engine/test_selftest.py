@@ -15,7 +15,7 @@ def test_passes_with_a_model_file_on_the_sample_photos(tiny_model_file: Path) ->
     report = run_selftest(model=tiny_model_file, limit=2)
 
     assert report.ok, report.lines()
-    assert [c.name for c in report.checks] == ["model", "classify", "gradcam", "onnx"]
+    assert [c.name for c in report.checks] == ["torch", "model", "classify", "gradcam", "onnx"]
     assert all(c.status == "ok" for c in report.checks), report.lines()
     summary = report.summary()
     assert summary.startswith("ResLens self-test passed")
