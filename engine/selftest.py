@@ -43,7 +43,15 @@ Status = Literal["ok", "failed", "skipped"]
 _T = TypeVar("_T")
 ONNX_PROB_TOLERANCE = 1e-3
 """Largest probability difference between PyTorch and ONNX Runtime (fp32) that passes."""
-_DISTRIBUTIONS = ("reslens", "torch", "torchvision", "onnxruntime-gpu", "onnxruntime", "PySide6")
+_DISTRIBUTIONS = (
+    "reslens",
+    "torch",
+    "torchvision",
+    "onnxruntime-gpu",
+    "onnxruntime",
+    "PySide6-Essentials",
+    "PySide6",
+)
 
 
 @dataclass(frozen=True)
@@ -164,7 +172,7 @@ def _check_torch() -> str:
     build = f"CUDA {torch.version.cuda} build" if torch.version.cuda else "CPU build"
     gpu = "GPU available" if torch.cuda.is_available() else "no GPU"
     return (
-        f"torch {torch.__version__} ({build}, {gpu}, {torch.get_num_threads()} threads); "
+        f"{torch.__version__} ({build}, {gpu}, {torch.get_num_threads()} threads); "
         f"torchvision {torchvision.__version__} compiled ops load"
     )
 
