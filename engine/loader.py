@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 RANDOM_WEIGHTS = "none"
 """Pass as ``weights`` for a randomly initialised network (benchmarks and pipeline checks)."""
+BACKENDS = ("torch", "onnx", "auto")
 
 
 def is_model_file(spec: str | Path) -> bool:
@@ -37,15 +38,34 @@ def load_classifier(
     allow_download: bool = True,
     progress: DownloadProgress | None = None,
     cancel: CancelToken | None = None,
+    backend: str = "torch",
 ) -> Classifier:
     """Load an architecture by name (with ImageNet weights) or one of our model files.
 
     ``weights``: None finds the pretrained weights (bundle, cache, download); a path loads that
     file; ``"none"`` keeps the random initialisation, whose predictions are meaningless.
+    ``backend``: "torch"; "onnx" runs a verified ONNX export (made once, cached) in ONNX
+    Runtime; "auto" does so unless the export fails its parity check, then uses torch.
+    ``.onnx`` files always run in ONNX Runtime.
     """
+    if backend not in BACKENDS:
+        raise ModelLoadError(f"Unknown backend {backend!r}; use {', '.join(BACKENDS)}.")
+    onnx_file = Path(model).suffix.lower() == ".onnx"
+    if is_model_file(model) and weights is not None:
+        raise ModelLoadError("--weights applies to architectures, not to model files.")
+    if backend != "torch" and not onnx_file:
+        from engine.onnx_cache import load_onnx_classifier
+
+        return load_onnx_classifier(
+            model,
+            weights=weights,
+            device=device,
+            fallback=backend == "auto",
+            allow_download=allow_download,
+            progress=progress,
+            cancel=cancel,
+        )
     if is_model_file(model):
-        if weights is not None:
-            raise ModelLoadError("--weights applies to architectures, not to model files.")
         return load_model_classifier(Path(model), device=device)
     return load_pretrained_classifier(
         str(model),
@@ -120,5 +140,7 @@ def load_model_classifier(path: Path, *, device: str = "auto") -> Classifier:
     if not path.is_file():
         raise ModelLoadError(f"Model file not found: {path}")
     if path.suffix.lower() == ".onnx":
-        raise ModelLoadError("ONNX models are not supported yet.")
+        from engine.backends.onnx_backend import onnx_classifier
+
+        return onnx_classifier(path, device=device)
     return load_model_file_classifier(path, device=device)

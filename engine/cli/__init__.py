@@ -17,7 +17,7 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.cli import classify, explain, models, train
+    from engine.cli import classify, explain, export, models, train
 
     parser = argparse.ArgumentParser(
         prog="reslens",
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (classify, explain, models, train):
+    for module in (classify, explain, models, export, train):
         module.add_parser(sub)
     return parser
 

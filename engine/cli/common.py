@@ -25,6 +25,14 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         help="pretrained weights file for the architecture; 'none' = random init (benchmarks only)",
     )
     group.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    group.add_argument(
+        "--backend",
+        choices=("torch", "onnx", "auto"),
+        default="torch",
+        help="torch; onnx = ONNX Runtime on a verified export cached after the first run; "
+        "auto = onnx unless its parity check fails (default: %(default)s; .onnx files always "
+        "use ONNX Runtime)",
+    )
 
 
 def load_from_args(args: argparse.Namespace) -> Classifier:
@@ -36,9 +44,16 @@ def load_from_args(args: argparse.Namespace) -> Classifier:
         bar.update(received / 1e6, None if total is None else total / 1e6, "downloading weights")
 
     classifier = load_classifier(
-        args.model, weights=args.weights, device=args.device, progress=on_download
+        args.model,
+        weights=args.weights,
+        device=args.device,
+        progress=on_download,
+        backend=getattr(args, "backend", "torch"),
     )
     bar.close()
+    note = getattr(classifier.backend, "provider_note", None)
+    if note:
+        print(f"onnxruntime: {note}", file=sys.stderr)
     if not classifier.source.pretrained:
         print(
             "warning: random weights: predictions are meaningless (pipeline checks only)",
