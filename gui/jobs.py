@@ -1,0 +1,170 @@
+"""The work the window hands to its worker threads, and the bookkeeping of batch progress.
+
+Task functions here run on a worker thread (see :mod:`gui.bridge`); they call the engine, report
+frozen data through ``ctx.report`` and return frozen data. Nothing here touches widgets.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.images import find_images
+from engine.jobs import Progress
+from engine.loader import RANDOM_WEIGHTS, load_classifier
+from engine.models import ARCHITECTURES
+from engine.streaming import ResultChunk, classify_in_chunks
+
+if TYPE_CHECKING:
+    from engine.predictor import Classifier
+    from gui.bridge import TaskContext
+
+BATCH_SIZE = 8
+"""Images per forward pass: small enough that Cancel stops within about a second."""
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """What the user picked: an architecture or a model file, its weights, the device."""
+
+    spec: str  # "resnet50" or the path of a model file
+    weights: str | None = None  # None: pretrained (found or downloaded); a path; "none"
+    device: str = "cpu"
+
+    @property
+    def is_random(self) -> bool:
+        return self.weights is not None and self.weights.lower() == RANDOM_WEIGHTS
+
+    @property
+    def arch(self) -> str | None:
+        return self.spec if self.spec in ARCHITECTURES else None
+
+    def title(self) -> str:
+        if self.spec in ARCHITECTURES:
+            name = ARCHITECTURES[self.spec].display_name
+            return f"{name} (random weights, demo)" if self.is_random else name
+        return Path(self.spec).name
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    choice: ModelChoice
+    classifier: Classifier
+    fell_back_to_cpu: bool = False
+
+
+@dataclass(frozen=True)
+class Download:
+    received: int
+    total: int | None
+
+
+@dataclass(frozen=True)
+class CudaCheck:
+    available: bool
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    images: tuple[Path, ...]
+    skipped: tuple[tuple[Path, str], ...]
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What the progress bar shows: a title, progress if known, whether Cancel applies."""
+
+    title: str
+    progress: Progress | None
+    cancellable: bool = True
+
+
+def load_task(ctx: TaskContext, choice: ModelChoice) -> LoadedModel:
+    """Import torch, check CUDA, load the model (downloading weights if needed)."""
+    from engine.backends.serialized import shared
+    from engine.backends.torch_backend import cuda_available
+
+    usable = cuda_available()
+    ctx.report(CudaCheck(usable))
+    fell_back = choice.device.startswith("cuda") and not usable
+    if fell_back:
+        choice = replace(choice, device="cpu")
+    ctx.cancel.raise_if_cancelled("Loading the model")
+    classifier = load_classifier(
+        choice.spec,
+        weights=choice.weights,
+        device=choice.device,
+        progress=lambda received, total: ctx.report(Download(received, total)),
+        cancel=ctx.cancel,
+    )
+    return LoadedModel(choice, shared(classifier), fell_back)
+
+
+def scan_task(ctx: TaskContext, roots: list[Path]) -> ScanResult:
+    images, skipped = find_images(roots)
+    return ScanResult(tuple(images), tuple(skipped))
+
+
+def classify_task(ctx: TaskContext, classifier: Classifier, paths: list[Path], top_k: int) -> int:
+    """Classify ``paths``, reporting a :class:`ResultChunk` at most every 100 ms."""
+    return classify_in_chunks(
+        classifier,
+        paths,
+        ctx.report,
+        min_interval_s=0.1,
+        top_k=top_k,
+        batch_size=BATCH_SIZE,
+        cancel=ctx.cancel,
+    )
+
+
+class ClassifySession:
+    """The classification jobs queued since the window was last idle, as one progress bar."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[int, list[int]] = {}  # task id -> the rows it classifies
+        self.queued: set[int] = set()
+        self.total = 0
+        self._done: dict[int, int] = {}
+        self._failed: dict[int, int] = {}
+        self._rate = 0.0
+        self._started = time.monotonic()
+
+    @property
+    def done(self) -> int:
+        return sum(self._done.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(self._failed.values())
+
+    def add(self, task: int, rows: list[int]) -> None:
+        self.jobs[task] = rows
+        self.queued.update(rows)
+        self.total += len(rows)
+
+    def take_chunk(self, task: int, chunk: ResultChunk) -> list[int]:
+        """The rows ``chunk`` belongs to (empty for a job no longer wanted)."""
+        rows = self.jobs.get(task)
+        if rows is None:
+            return []
+        self._done[task] = chunk.progress.done
+        self._failed[task] = chunk.progress.failed
+        self._rate = chunk.progress.rate
+        return rows[chunk.start : chunk.start + len(chunk.results)]
+
+    def finish(self, task: int) -> bool:
+        """Forget a job that ended; False if it was not part of this session."""
+        rows = self.jobs.pop(task, None)
+        if rows is None:
+            return False
+        self.queued.difference_update(rows)
+        return True
+
+    def activity(self) -> Activity:
+        done, elapsed = self.done, time.monotonic() - self._started
+        eta = (self.total - done) / self._rate if self._rate > 0 else None
+        progress = Progress(done, self.total, self.failed, elapsed, self._rate, eta)
+        return Activity("Classifying", progress, cancellable=True)

@@ -1,0 +1,127 @@
+"""Choosing models: missing pretrained weights, weights files, model files, the Train tab."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from gui.main_window import MainWindow
+from gui.options import StartOptions
+from gui.settings import Settings
+from tests.gui.conftest import ScriptedPrompts, drop, wait_until_classified
+
+
+@pytest.fixture
+def offline_window(qtbot, settings: Settings, prompts: ScriptedPrompts):  # type: ignore[no-untyped-def]
+    """A first run offline: the default-style choice of a stock architecture without weights."""
+    win = MainWindow(settings, prompts=prompts, options=StartOptions(model="resnet18"))
+    win.show()
+    with qtbot.waitSignal(win.controller.weights_missing, timeout=60_000):
+        win.start()
+    yield win
+    win.close()
+    win.deleteLater()
+
+
+@pytest.fixture(scope="module")
+def resnet18_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from engine.models import build_model
+
+    path = tmp_path_factory.mktemp("weights") / "my-resnet18.pth"
+    torch.save(build_model("resnet18").state_dict(), path)
+    return path
+
+
+def test_missing_weights_dialog_names_the_file_and_the_folder(
+    qtbot, offline_window: MainWindow, torch_home: Path
+) -> None:
+    dialog = offline_window.missing_weights
+    assert dialog is not None and dialog.isVisible()
+    assert not dialog.isModal()  # the window stays usable behind it
+    assert dialog.file_label.text() == "resnet18-f37072fd.pth"
+    assert dialog.folder_label.text() == str(torch_home / "hub" / "checkpoints")
+    assert dialog.url_label.text().startswith("https://download.pytorch.org/models/")
+    assert "could not be fetched" in dialog.reason.text()
+    assert offline_window.model_status.text() == "No model loaded"
+    # Retrying offline fails again: the dialog says so, nothing crashes or freezes.
+    with qtbot.waitSignal(offline_window.controller.weights_missing, timeout=30_000):
+        qtbot.mouseClick(dialog.retry_button, Qt.MouseButton.LeftButton)
+    assert offline_window.missing_weights is dialog and dialog.retry_button.isEnabled()
+    assert "download failed" in dialog.reason.text()
+
+
+def test_choosing_a_weights_file_loads_the_model_and_remembers_it(
+    qtbot,
+    offline_window: MainWindow,
+    prompts: ScriptedPrompts,
+    resnet18_weights: Path,
+    settings: Settings,
+    image_folder: Path,
+) -> None:
+    drop(offline_window, [image_folder / "img0.jpg"])  # files wait for a model meanwhile
+    qtbot.waitUntil(lambda: offline_window.controller.results.rowCount() == 1, timeout=30_000)
+    dialog = offline_window.missing_weights
+    prompts.weights_path = str(resnet18_weights)
+    with qtbot.waitSignal(offline_window.controller.model_loaded, timeout=60_000):
+        qtbot.mouseClick(dialog.choose_button, Qt.MouseButton.LeftButton)
+    assert offline_window.missing_weights is None
+    assert "ResNet-18" in offline_window.model_status.text()
+    assert str(resnet18_weights) in offline_window.model_status.text()
+    assert settings.weights_file("resnet18") == str(resnet18_weights)
+    wait_until_classified(qtbot, offline_window, rows=1)
+
+
+def test_picking_a_model_file_while_weights_are_missing(
+    qtbot, offline_window: MainWindow, prompts: ScriptedPrompts, tiny_model_file: Path
+) -> None:
+    offline_window.missing_weights.reject()
+    prompts.model_path = str(tiny_model_file)
+    with qtbot.waitSignal(offline_window.controller.model_loaded, timeout=60_000):
+        offline_window.commands.open_model.trigger()
+    assert "tiny.reslens" in offline_window.model_status.text()
+    assert offline_window.model_bar.model.currentData() == str(tiny_model_file)
+
+
+def test_random_weights_are_labelled_as_a_demo(qtbot, settings: Settings) -> None:
+    options = StartOptions(model="resnet18", weights="none")
+    win = MainWindow(settings, options=options)
+    win.show()
+    with qtbot.waitSignal(win.controller.model_loaded, timeout=60_000):
+        win.start()
+    assert win.model_status.text().startswith("DEMO, random weights")
+    assert "meaningless" in win.messages.text()
+    assert settings.model != "resnet18" or settings.weights_file("resnet18") is None
+    win.close()
+    win.deleteLater()
+
+
+def test_a_broken_model_file_is_a_message_not_a_crash(
+    qtbot, window: MainWindow, prompts: ScriptedPrompts, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.reslens"
+    bad.write_bytes(b"definitely not safetensors")
+    prompts.model_path = str(bad)
+    with qtbot.waitSignal(window.controller.model_failed, timeout=30_000):
+        window.commands.open_model.trigger()
+    assert window.messages.level == "error"
+    assert "bad.reslens" in window.messages.text()
+
+
+def test_train_tab_hands_a_new_model_to_the_classifier(
+    qtbot, window: MainWindow, tiny_model_file: Path
+) -> None:
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert titles[0] == "Classify"
+    if "Train" not in titles:
+        pytest.skip("gui.training.tab is not installed yet")
+    window.tabs.setCurrentIndex(titles.index("Train"))
+    tab = window.training_tab
+    assert tab is not None
+    if not hasattr(tab, "model_ready"):
+        pytest.skip("the Train tab could not be built here")
+    with qtbot.waitSignal(window.controller.model_loaded, timeout=60_000):
+        tab.model_ready.emit(str(tiny_model_file))
