@@ -37,10 +37,18 @@ def check_window() -> Check:
 def _open_and_close() -> str:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import qInstallMessageHandler
-    from PySide6.QtWidgets import QApplication
 
     # Qt's own chatter (the offscreen plugin's "does not support ...") goes to the log.
-    qInstallMessageHandler(lambda _kind, _context, text: log.debug("Qt: %s", text))
+    previous = qInstallMessageHandler(lambda _kind, _context, text: log.debug("Qt: %s", text))
+    try:
+        return _open_and_close_window()
+    finally:
+        qInstallMessageHandler(previous)
+
+
+def _open_and_close_window() -> str:
+    from PySide6.QtWidgets import QApplication
+
     app = QApplication.instance() or QApplication(["ResLens"])
     with tempfile.TemporaryDirectory(prefix="reslens-selftest-") as folder:
         from gui.main_window import MainWindow

@@ -2,8 +2,9 @@
 
 In this order: ``multiprocessing.freeze_support()`` (a frozen child process must not start a
 second app); standard streams for a windowed app, where they are None and torch's download
-progress or tqdm would crash on ``None.write``; then ``--version`` and ``--self-test``, which
-never import Qt's GUI before they must; otherwise the desktop app, ``gui.app.main()``.
+progress or tqdm would crash on ``None.write``; in the CPU bundle, GPUs hidden from torch (it
+lacks the libraries a GPU run loads); then ``--version`` and ``--self-test``; otherwise the
+desktop app, ``gui.app.main()``.
 
 ``--self-test`` exits 0 with a one-line summary on stdout, or 1 with the summary naming what
 failed. Details go to the log file (``--self-test`` prints its path). It runs offscreen: no
@@ -12,6 +13,7 @@ window appears, and it works on a machine without a display.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sys
@@ -63,6 +65,24 @@ def fix_std_streams(argv: list[str]) -> None:
         sys.stderr = stream
 
 
+def bundle_variant() -> str | None:
+    """ "cpu" or "cuda" in the packaged app (from its bundle.json), None when run from source."""
+    root = getattr(sys, "_MEIPASS", None)
+    if root is None:
+        return None
+    try:
+        return str(json.loads((Path(root) / "bundle.json").read_text())["variant"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def hide_gpus_in_cpu_bundle() -> None:
+    """The CPU bundle lacks cuDNN's engines and cuSOLVER: on a machine with an NVIDIA GPU,
+    torch would offer CUDA and then fail. Hide the GPUs before torch is imported."""
+    if bundle_variant() == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+
 def _has_display() -> bool:
     if sys.platform != "linux":
         return True
@@ -72,7 +92,8 @@ def _has_display() -> bool:
 def print_version() -> int:
     from engine.selftest import describe_versions
 
-    print(describe_versions())
+    variant = bundle_variant()
+    print(describe_versions() + (f" [{variant.upper()} bundle]" if variant else ""))
     return 0
 
 
@@ -135,6 +156,7 @@ def install_startup_probe() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     fix_std_streams(args)
+    hide_gpus_in_cpu_bundle()
     if "--version" in args:
         return print_version()
     if "--self-test" in args:

@@ -53,6 +53,7 @@ def test_version(bundle: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ResLens 0.1.0 ")
     assert "packaged" in done.stdout
+    assert "[CPU bundle]" in done.stdout or "[CUDA bundle]" in done.stdout
 
 
 def test_self_test_passes_offscreen(bundle: Path, tmp_path: Path) -> None:
