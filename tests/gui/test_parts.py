@@ -134,3 +134,20 @@ def test_missing_weights_dialog_progress_and_about(qtbot, tmp_path: Path) -> Non
     qtbot.addWidget(about)
     texts = " ".join(label.text() for label in about.findChildren(type(dialog.reason)))
     assert "PySide6" in texts and "numpy" in texts and "ResNet-50" in texts
+
+
+def test_long_sessions_survive_pyside_reference_count_bug() -> None:
+    """PySide6 6.12 on Python 3.11 drops a reference to None/True per void call or emit."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gui\n"
+        "from PySide6.QtCore import QObject, QRect, Signal\n"
+        "class O(QObject):\n    s = Signal(int)\n"
+        "o, r = O(), QRect()\n"
+        "for _ in range(300_000):\n    r.setWidth(5); o.s.emit(1)\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-500:]
