@@ -132,11 +132,15 @@ class TrainProgress:
             return f"preparing images {self.step}/{self.steps}"
         from engine.jobs import format_duration
 
-        loss = f", loss {self.loss:.3f}" if self.loss is not None else ""
+        where = f"epoch {self.epoch}/{self.epochs}"
         eta = f", {format_duration(self.eta_s)} left" if self.eta_s is not None else ""
+        if self.phase == "evaluating":
+            return f"{where}: evaluating on the validation images{eta}"
+        if self.phase in ("epoch", "finished"):
+            return f"{where} done{eta}"
+        loss = f", loss {self.loss:.3f}" if self.loss is not None else ""
         return (
-            f"epoch {self.epoch}/{self.epochs} {self.phase} step {self.step}/{self.steps}"
-            f"{loss}, {self.images_per_s:.1f} images/s{eta}"
+            f"{where}, step {self.step}/{self.steps}{loss}, {self.images_per_s:.1f} images/s{eta}"
         )
 
 
@@ -196,6 +200,7 @@ class TrainResult:
         ]
         if self.test_metrics is not None:
             lines += ["test set:", self.test_metrics.table()]
+        lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
 
 

@@ -53,20 +53,19 @@ def line_chart(
     draw = ImageDraw.Draw(image)
     font = _font(12)
     left, top, right, bottom = 48, 28, width - 12, height - 28
-    draw.text((left, 6), title, fill=_INK, font=font)
+    draw.text((8, 6), title, fill=_INK, font=font)
     values = [v for _, ys, _ in series for v in ys if math.isfinite(v)]
     count = max((len(ys) for _, ys, _ in series), default=0)
     lo, hi = y_range or (min(values, default=0.0), max(values, default=1.0))
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
-    pad = 0.04 * (hi - lo)  # keep the end points' markers inside the frame
-    lo, hi = lo - pad, hi + pad
+    pad = 0.04 * (hi - lo)  # keeps the markers of extreme points inside the frame
 
     def x_at(i: int) -> float:
         return left + (right - left) * (i / max(1, count - 1))
 
     def y_at(v: float) -> float:
-        return bottom - (bottom - top) * (v - lo) / (hi - lo)
+        return bottom - (bottom - top) * (v - lo + pad) / (hi - lo + 2 * pad)
 
     for k in range(5):
         v = lo + (hi - lo) * k / 4
@@ -76,15 +75,16 @@ def line_chart(
     step = max(1, math.ceil(count / 10))
     for i in range(0, count, step):
         draw.text((x_at(i) - 4, bottom + 6), str(i + 1), fill=_INK, font=font)
-    for n, (label, ys, color) in enumerate(series):
+    legend_x = right - sum(32 + font.getlength(label) for label, _, _ in series)
+    for label, ys, color in series:
         points = [(x_at(i), y_at(v)) for i, v in enumerate(ys) if math.isfinite(v)]
         if len(points) > 1:
             draw.line(points, fill=color, width=2)
         for x, y in points:
             draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=color)
-        lx = right - 110 * (len(series) - n)
-        draw.line([(lx, 14), (lx + 16, 14)], fill=color, width=3)
-        draw.text((lx + 20, 7), label, fill=_INK, font=font)
+        draw.line([(legend_x, 14), (legend_x + 16, 14)], fill=color, width=3)
+        draw.text((legend_x + 20, 7), label, fill=_INK, font=font)
+        legend_x += 32 + font.getlength(label)
     return image
 
 
@@ -186,9 +186,7 @@ def report_html(result: TrainResult, *, health: HealthReport, arch: str) -> str:
         _metrics_table(result.metrics),
         f"<p>Accuracy {result.metrics.accuracy:.1%}, balanced accuracy "
         f"{result.metrics.balanced_accuracy:.1%}{_binary(result.metrics)}.</p>",
-        f"<p>Calibration: temperature {result.calibration.temperature:.3f} fitted on the "
-        f"validation set; expected calibration error {result.calibration.ece_before:.3f} "
-        f"before, {result.calibration.ece_after:.3f} after.</p>",
+        _calibration(result),
         _img(confusion_image(result.metrics.confusion, result.class_names), "confusion matrix"),
     ]
     if result.test_metrics is not None:
@@ -204,6 +202,18 @@ def report_html(result: TrainResult, *, health: HealthReport, arch: str) -> str:
 def _img(image: Image.Image, alt: str) -> str:
     data = base64.b64encode(png_bytes(image)).decode("ascii")
     return f"<p><img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'></p>"
+
+
+def _calibration(result: TrainResult) -> str:
+    c = result.calibration
+    if not result.misclassified and c.temperature == 1.0:
+        how = "left at 1: the validation set has no mistakes to calibrate against"
+    else:
+        how = f"{c.temperature:.3f}, fitted on the validation set"
+    return (
+        f"<p>Calibration: temperature {how}; expected calibration error {c.ece_before:.3f} "
+        f"before, {c.ece_after:.3f} after.</p>"
+    )
 
 
 def _stopped(result: TrainResult) -> str:
