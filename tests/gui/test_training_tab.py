@@ -1,0 +1,128 @@
+"""The Train tab driven like a user: pick a folder, read its health, train, cancel, resume, use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gui.training.tab import TrainingTab
+from tests.engine.labeled_folders import make_labeled_folder, pattern
+
+TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread: two run many times slower when another process holds a core."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tab(qtbot) -> Iterator[TrainingTab]:  # type: ignore[no-untyped-def]
+    widget = TrainingTab()
+    qtbot.addWidget(widget)
+    widget.show()
+    yield widget
+    widget.shutdown()
+
+
+def _pick(qtbot, tab: TrainingTab, folder: Path, out: Path, *, epochs: int) -> None:  # type: ignore[no-untyped-def]
+    tab.set_output(out)
+    tab.set_folder(folder)
+    qtbot.waitUntil(tab.start_button.isEnabled, timeout=TIMEOUT_MS)
+    tab.options.epochs.setValue(epochs)
+    tab.options.set_image_size(32)
+    tab.options.batch_size.setValue(8)
+
+
+def test_health_report_training_curves_grad_cam_and_use_model(
+    qtbot,  # type: ignore[no-untyped-def]
+    tab: TrainingTab,
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    make_labeled_folder(data / "train", per_class=10, size=36, seed=1)
+    make_labeled_folder(data / "val", per_class=3, size=36, seed=2)
+    # A vertical-stripe image filed under "horizontal": the model should get it "wrong".
+    odd = pattern("vertical", 36, np.random.default_rng(5))
+    Image.fromarray(odd).save(data / "val" / "horizontal" / "odd_one.png")
+    out = tmp_path / "model.reslens"
+    _pick(qtbot, tab, data, out, epochs=2)
+    assert "3 classes, 40 images" in tab.health_text.toPlainText()
+    assert "train/ and val/ folders" in tab.health_text.toPlainText()
+
+    qtbot.mouseClick(tab.start_button, _left())
+    assert tab.cancel_button.isEnabled() and not tab.start_button.isEnabled()
+    qtbot.waitUntil(lambda: len(tab.history) >= 1, timeout=TIMEOUT_MS)
+    assert not tab.curves.pixmap().isNull()  # curves drawn while training goes on
+    qtbot.waitUntil(lambda: tab.result is not None, timeout=TIMEOUT_MS)
+    result = tab.result
+    assert result is not None and result.stopped == "completed" and out.is_file()
+    assert len(tab.history) == 2
+    assert "balanced accuracy" in tab.results.metrics.toPlainText()
+    assert not tab.results.confusion.pixmap().isNull()
+    assert "Training finished" in tab.status.text()
+
+    names = [m.path.name for m in result.misclassified]
+    assert "odd_one.png" in names and tab.results.mistakes.count() == len(names)
+    tab.results.mistakes.setCurrentRow(names.index("odd_one.png"))
+    qtbot.waitUntil(lambda: not tab.results.cam.pixmap().isNull(), timeout=TIMEOUT_MS)
+    assert "odd_one.png: predicted" in tab.results.cam_caption.text()
+
+    with qtbot.waitSignal(tab.model_ready, timeout=5_000) as ready:
+        qtbot.mouseClick(tab.use_button, _left())
+    assert ready.args == [str(out)]
+
+
+def test_cancel_keeps_best_model_then_resume_finishes(
+    qtbot,  # type: ignore[no-untyped-def]
+    tab: TrainingTab,
+    tmp_path: Path,
+) -> None:
+    data = make_labeled_folder(tmp_path / "data", per_class=10, size=36)
+    out = tmp_path / "m.reslens"
+    _pick(qtbot, tab, data, out, epochs=3)
+    qtbot.mouseClick(tab.start_button, _left())
+    qtbot.waitUntil(lambda: len(tab.history) >= 1, timeout=TIMEOUT_MS)
+    qtbot.mouseClick(tab.cancel_button, _left())
+    qtbot.waitUntil(lambda: tab.result is not None, timeout=TIMEOUT_MS)
+    assert tab.result is not None and tab.result.stopped == "cancelled"
+    assert out.is_file() and "best model so far" in tab.status.text()
+    assert tab.resume_box.isEnabled() and tab.use_button.isEnabled()
+
+    tab.resume_box.setChecked(True)
+    qtbot.mouseClick(tab.start_button, _left())
+    qtbot.waitUntil(
+        lambda: tab.result is not None and tab.result.stopped == "completed", timeout=TIMEOUT_MS
+    )
+    assert len(tab.result.history) == 3
+    assert not tab.resume_box.isEnabled()  # finished: the state file is gone
+
+
+def test_unusable_folder_shows_why_and_cannot_start(
+    qtbot,  # type: ignore[no-untyped-def]
+    tab: TrainingTab,
+    tmp_path: Path,
+) -> None:
+    data = make_labeled_folder(tmp_path / "data", per_class=4, size=16, classes=("checks",))
+    tab.set_folder(data)
+    qtbot.waitUntil(lambda: "error:" in tab.health_text.toPlainText(), timeout=TIMEOUT_MS)
+    assert "at least two" in tab.health_text.toPlainText()
+    assert not tab.start_button.isEnabled()
+    tab.set_folder(tmp_path / "nowhere")
+    qtbot.waitUntil(lambda: "is not a folder" in tab.health_text.toPlainText(), timeout=TIMEOUT_MS)
+
+
+def _left():  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import Qt
+
+    return Qt.MouseButton.LeftButton
