@@ -151,6 +151,17 @@ def scan_dataset(
         images, skipped = find_images([folder])
         ignored += [(path, reason) for path, reason in skipped]
         entries += [(path, class_names.index(name), split) for path in images]
+    samples, unreadable = _inspect_all(entries, workers, cancel, on_progress)
+    return DatasetScan(root, class_names, samples, unreadable, tuple(ignored), split_folders)
+
+
+def _inspect_all(
+    entries: list[tuple[Path, int, str | None]],
+    workers: int,
+    cancel: CancelToken | None,
+    on_progress: ScanProgress | None,
+) -> tuple[tuple[Sample, ...], tuple[tuple[Path, str], ...]]:
+    """Inspect (path, label, split) entries on ``workers`` threads, in order."""
     meter = ProgressMeter(len(entries))
     samples: list[Sample] = []
     unreadable: list[tuple[Path, str]] = []
@@ -171,9 +182,7 @@ def scan_dataset(
         progress = meter.advance(failed=int(exc is not None))
         if on_progress is not None:
             on_progress(progress)
-    return DatasetScan(
-        root, class_names, tuple(samples), tuple(unreadable), tuple(ignored), split_folders
-    )
+    return tuple(samples), tuple(unreadable)
 
 
 def _class_folders(

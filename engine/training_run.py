@@ -184,16 +184,7 @@ class TrainingRun:
         model = build_network(c.arch, len(names), start, c.seed)
         self.model = model.to(self.device).to(memory_format=torch.channels_last)
         self.optimizer = make_optimizer(param_groups(self.model, c.arch, c, start.pretrained), c)
-        counts = np.bincount([s.label for s in self.split.train], minlength=len(names))
-        weights = None
-        if c.balance == "loss":
-            weights = torch.tensor(
-                len(self.split.train) / (len(names) * counts), dtype=torch.float32
-            )
-        self.criterion = torch.nn.CrossEntropyLoss(
-            weight=None if weights is None else weights.to(self.device),
-            label_smoothing=c.label_smoothing,
-        )
+        self.criterion = self._criterion()
         self.inputs, self.amp = Inputs(self.spec, self.device), Amp(self.device)
         self.store = ImageStore(self.spec, budget_bytes=c.cache_mb * 2**20)
         self.store.preload(
@@ -207,6 +198,18 @@ class TrainingRun:
         if self.saved is not None:
             self._restore(self.saved)
             self.saved = None  # free its tensors
+
+    def _criterion(self) -> torch.nn.Module:
+        """Cross-entropy with label smoothing; class weights N / (K * n_k) when balancing."""
+        import torch
+
+        c, k = self.config, len(self.scan.class_names)
+        weights = None
+        if c.balance == "loss":
+            counts = np.bincount([s.label for s in self.split.train], minlength=k)
+            share = len(self.split.train) / (k * counts)
+            weights = torch.tensor(share, dtype=torch.float32, device=self.device)
+        return torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=c.label_smoothing)
 
     def _restore(self, saved: TrainingState) -> None:
         meta = saved.meta
@@ -369,8 +372,7 @@ class TrainingRun:
             "start_note": self.start.note,
             "preprocess": self.spec.to_dict(),
             "split": fingerprint(self.manifest),
-            "position": dataclasses.asdict(self.pos)
-            | {"seconds": self.pos.seconds + time.perf_counter() - self._started},
+            "position": dataclasses.asdict(self.pos) | {"seconds": self.elapsed_s},
             "history": [r.to_dict() for r in self.history],
             "best_epoch": self.best.epoch if self.best else None,
             "best_val_loss": self.best.val_loss if self.best else None,

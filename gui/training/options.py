@@ -28,6 +28,24 @@ class TrainingOptions(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         defaults = TrainConfig()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._basic(defaults))
+        self.toggle = QToolButton()
+        self.toggle.setText("Advanced")
+        self.toggle.setCheckable(True)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.toggle.toggled.connect(self._fold)
+        row = QHBoxLayout()
+        row.addWidget(self.toggle)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.advanced = self._advanced(defaults)
+        self.advanced.setVisible(False)
+        layout.addWidget(self.advanced)
+
+    def _basic(self, defaults: TrainConfig) -> QFormLayout:
         self.arch = QComboBox()
         for spec in ARCHITECTURES.values():
             self.arch.addItem(spec.display_name, spec.name)
@@ -44,12 +62,14 @@ class TrainingOptions(QWidget):
             "Fine-tuning pretrained weights needs far fewer images. Without them on this "
             "computer, the network trains from scratch."
         )
-        basic = QFormLayout()
-        basic.addRow("Architecture", self.arch)
-        basic.addRow("Epochs", self.epochs)
-        basic.addRow("Image size", self.image_size)
-        basic.addRow("", self.pretrained)
+        form = QFormLayout()
+        form.addRow("Architecture", self.arch)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Image size", self.image_size)
+        form.addRow("", self.pretrained)
+        return form
 
+    def _advanced(self, defaults: TrainConfig) -> QWidget:
         self.batch_size = _spin(2, 512, defaults.batch_size)
         self.lr = QDoubleSpinBox(decimals=5, minimum=0.0, maximum=1.0, singleStep=1e-4)
         self.lr.setSpecialValueText("automatic")
@@ -57,20 +77,16 @@ class TrainingOptions(QWidget):
         self.val_fraction = QDoubleSpinBox(decimals=2, minimum=0.05, maximum=0.5, singleStep=0.05)
         self.val_fraction.setValue(defaults.val_fraction)
         self.seed = _spin(0, 2**31 - 1, defaults.seed)
-        self.balance = QComboBox()
-        for label, value in (
+        self.balance = _combo(
             ("weight rare classes up", "loss"),
             ("sample classes equally", "sampler"),
             ("none", "none"),
-        ):
-            self.balance.addItem(label, value)
+        )
         self.patience = _spin(0, 100, defaults.patience)
         self.patience.setSpecialValueText("never stop early")
-        self.device = QComboBox()
-        for label in ("auto", "cpu", "cuda"):
-            self.device.addItem(label, label)
-        self.advanced = QWidget()
-        form = QFormLayout(self.advanced)
+        self.device = _combo(("auto", "auto"), ("cpu", "cpu"), ("cuda", "cuda"))
+        panel = QWidget()
+        form = QFormLayout(panel)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Learning rate", self.lr)
@@ -79,22 +95,7 @@ class TrainingOptions(QWidget):
         form.addRow("Class imbalance", self.balance)
         form.addRow("Early stopping after", self.patience)
         form.addRow("Device", self.device)
-        self.advanced.setVisible(False)
-        self.toggle = QToolButton()
-        self.toggle.setText("Advanced")
-        self.toggle.setCheckable(True)
-        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.toggle.setArrowType(Qt.ArrowType.RightArrow)
-        self.toggle.toggled.connect(self._fold)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(basic)
-        row = QHBoxLayout()
-        row.addWidget(self.toggle)
-        row.addStretch(1)
-        layout.addLayout(row)
-        layout.addWidget(self.advanced)
+        return panel
 
     def _fold(self, open_: bool) -> None:
         self.advanced.setVisible(open_)
@@ -122,6 +123,13 @@ class TrainingOptions(QWidget):
             self.image_size.addItem(f"{size} px", size)
             index = self.image_size.count() - 1
         self.image_size.setCurrentIndex(index)
+
+
+def _combo(*items: tuple[str, str]) -> QComboBox:
+    combo = QComboBox()
+    for label, value in items:
+        combo.addItem(label, value)
+    return combo
 
 
 def _spin(low: int, high: int, value: int) -> QSpinBox:

@@ -99,12 +99,28 @@ def test_grayscale_16_bit_and_rgba_images_are_described(tmp_path: Path) -> None:
             deep = (rng.random((20, 24)) * 60000).astype(np.uint16)
             Image.fromarray(deep).save(root / name / f"{i}.png")
     Image.new("RGBA", (20, 20), (90, 90, 90, 128)).save(root / "normal" / "overlay.png")
+    _write_dicom(root / "pneumonia" / "ct.dcm", (rng.random((30, 26)) * 4000).astype(np.uint16))
     scan = scan_dataset(root)
-    assert scan.grayscale
+    assert scan.grayscale and scan.counts() == {"normal": 4, "pneumonia": 4}
     modes = dict(scan.health().modes)
     assert sum(n for m, n in modes.items() if m.startswith("I")) == 6 and modes["RGBA"] == 1
+    assert modes["DICOM 16-bit"] == 1
     text = scan.health().describe()
     assert "16-bit grayscale" in text and "transparency" in text and "grayscale (no colour" in text
+    assert "20x20 to 26x30 px" in text  # the DICOM's own size, from its header
+
+
+def _write_dicom(path: Path, stored: np.ndarray) -> None:
+    """A minimal 16-bit MONOCHROME2 Secondary Capture file holding ``stored`` (H, W)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.set_pixel_data(stored, photometric_interpretation="MONOCHROME2", bits_stored=16)
+    ds.save_as(path, enforce_file_format=True)
 
 
 @pytest.mark.parametrize(
