@@ -16,6 +16,7 @@ this uses the TorchScript exporter (``dynamo=False``) at its highest opset, 20.
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.metadata as md
 import io
 import logging
@@ -306,8 +307,41 @@ def export_model(
     (calibrated on ``calibration``'s images) instead of the fp32 one; an ``.onnx`` ``model``
     can only be quantized. Returns the fp32 and INT8 reports (None for a step not taken).
     """
-    from engine.loader import is_model_file, load_classifier
+    from engine.loader import load_classifier
     from engine.quantize import quantize_int8
+
+    source, target = _check_request(model, out, quantize)
+    calib, held_out = _calibration_split(calibration)
+    check, check_source = _validation_check(model)
+    if not check and held_out:
+        check, check_source = held_out, f"held-out images from {calibration}"
+    to_int8 = functools.partial(
+        quantize_int8,
+        calibration=calib,
+        calibration_source=f"images from {calibration}" if calibration else "images",
+        images=check,
+        image_source=check_source,
+        cancel=cancel,
+    )
+    try:
+        if source.suffix.lower() == ".onnx":
+            return None, to_int8(source, target)[1]
+        classifier = load_classifier(model, weights=weights, device="cpu", backend="torch")
+        start = time.perf_counter()
+        data, report = export_verified(
+            classifier, images=check, image_source=check_source, cancel=cancel
+        )
+        if quantize is None:
+            atomic_write_bytes(target, data)
+            return ExportResult(target, report, time.perf_counter() - start, len(data)), None
+        fp32 = ExportResult(None, report, time.perf_counter() - start, len(data))
+        return fp32, to_int8(data, target)[1]
+    except OSError as exc:
+        raise ExportError(f"Could not write {target}: {exc.strerror or exc}") from exc
+
+
+def _check_request(model: str | Path, out: str | Path, quantize: str | None) -> tuple[Path, Path]:
+    from engine.loader import is_model_file
 
     if quantize not in (None, "int8"):
         raise ExportError(f"Unknown quantization {quantize!r}; only int8 is supported.")
@@ -316,46 +350,9 @@ def export_model(
         raise ExportError(f"{target}: the output file name must end in .onnx.")
     if is_model_file(model) and source.exists() and source.resolve() == target.resolve():
         raise ExportError(f"{target} is the model being exported; choose another output file.")
-    calib, held_out = _calibration_split(calibration)
-    check, check_source = _validation_check(model) if is_model_file(model) else ([], "")
-    if not check and held_out:
-        check, check_source = held_out, f"held-out images from {calibration}"
-    if source.suffix.lower() == ".onnx":
-        if quantize is None:
-            raise ExportError(f"{source} is already ONNX; add --quantize int8 for an INT8 copy.")
-        _, qresult = quantize_int8(
-            source,
-            target,
-            calibration=calib,
-            calibration_source=_calibration_label(calibration),
-            images=check,
-            image_source=check_source,
-            cancel=cancel,
-        )
-        return None, qresult
-    classifier = load_classifier(model, weights=weights, device="cpu", backend="torch")
-    start = time.perf_counter()
-    data, report = export_verified(
-        classifier, images=check, image_source=check_source, cancel=cancel
-    )
-    if quantize is None:
-        atomic_write_bytes(target, data)
-        return ExportResult(target, report, time.perf_counter() - start, len(data)), None
-    fp32 = ExportResult(None, report, time.perf_counter() - start, len(data))
-    _, qresult = quantize_int8(
-        data,
-        target,
-        calibration=calib,
-        calibration_source=_calibration_label(calibration),
-        images=check,
-        image_source=check_source,
-        cancel=cancel,
-    )
-    return fp32, qresult
-
-
-def _calibration_label(folder: Path | None) -> str:
-    return f"images from {folder}" if folder else "images"
+    if source.suffix.lower() == ".onnx" and quantize is None:
+        raise ExportError(f"{source} is already ONNX; add --quantize int8 for an INT8 copy.")
+    return source, target
 
 
 def _calibration_split(folder: Path | None) -> tuple[list[Image.Image], list[Image.Image]]:
@@ -381,7 +378,7 @@ def _validation_check(model: str | Path) -> tuple[list[Image.Image], str]:
     """Images of the validation split recorded in a ``.reslens`` file, if still on disk."""
     from engine.checkpoint import MODEL_SUFFIX, read_model_info
 
-    if Path(model).suffix.lower() != MODEL_SUFFIX:
+    if Path(model).suffix.lower() != MODEL_SUFFIX or not Path(model).is_file():
         return [], ""
     images = load_images(validation_images(read_model_info(model).extra), CHECK_IMAGES * 2)
     return images, "images of the model's validation split"
