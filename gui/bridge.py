@@ -14,8 +14,11 @@ Rules for tasks: build ``QImage`` if you like, never ``QPixmap`` or widgets; che
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
+import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -31,6 +34,7 @@ from engine.jobs import CancelToken
 
 log = logging.getLogger(__name__)
 
+WORKER_NICENESS = 5
 Kind = Literal["progress", "finished", "failed", "cancelled", "dropped"]
 
 
@@ -168,6 +172,7 @@ class TaskRunner(QObject):
             self._thread.start()
 
     def _loop(self) -> None:
+        _lower_priority()
         while True:
             with self._cond:
                 while not self._queue and not self._stopping:
@@ -211,6 +216,17 @@ class TaskRunner(QObject):
             self.failed.emit(message.task_id, message.payload)
         elif message.kind == "cancelled":
             self.cancelled.emit(message.task_id)
+
+
+def _lower_priority() -> None:
+    """Let the GUI thread win the CPU from this worker (and the threads it starts).
+
+    On Linux each thread has its own nice value, inherited by threads it creates (decoders,
+    torch's intra-op pool), like QThread.LowPriority. Elsewhere this does nothing.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
 
 
 def to_qimage(pixels: np.ndarray) -> QImage:

@@ -6,7 +6,10 @@ frozen data through ``ctx.report`` and return frozen data. Nothing here touches 
 
 from __future__ import annotations
 
+import gc
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,6 +86,29 @@ class Activity:
 
 def load_task(ctx: TaskContext, choice: ModelChoice) -> LoadedModel:
     """Import torch, check CUDA, load the model (downloading weights if needed)."""
+    with _collector_paused():
+        return _load(ctx, choice)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Keep Python's cycle collector from pausing every thread, the GUI's included.
+
+    Importing torch creates about a million long-lived objects; a full collection then walks
+    them all (0.2-0.4 s here, with the GIL held). Collection waits during the import, and the
+    objects alive afterwards are frozen: later collections skip them.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def _load(ctx: TaskContext, choice: ModelChoice) -> LoadedModel:
     from engine.backends.serialized import shared
     from engine.backends.torch_backend import cuda_available
 
