@@ -24,9 +24,7 @@ log = logging.getLogger(__name__)
 Runner = Callable[[np.ndarray], np.ndarray]
 """float32 (N, 3, crop, crop) batch -> float32 (N, K) logits."""
 
-_SPLIT_KEYS = ("split", "splits", "split_manifest", "manifest")
-_VAL_KEYS = ("val", "validation", "valid")
-_ROOT_KEYS = ("root", "data_root", "dataset_root", "data_dir", "folder")
+_VAL_KEYS = ("val", "validation")
 
 
 @dataclass(frozen=True)
@@ -170,32 +168,32 @@ def load_images(paths: Iterable[Path], limit: int) -> list[Image.Image]:
 def validation_images(extra: Mapping[str, Any], limit: int = 64) -> list[Path]:
     """Files of the validation split recorded in a model file's ``ModelInfo.extra``.
 
-    Accepts a manifest under one of the keys split/splits/split_manifest/manifest, holding a
-    list under val/validation/valid whose entries are paths, ``{"path": ...}`` records or
-    ``[path, label]`` pairs; relative paths are taken from a root/data_root/... entry. Returns
-    the files that still exist (at most ``limit``), or [] when there is no usable manifest.
+    Reads the fine-tuning record: ``extra["split"]["files"]``, entries ``{"path", "split",
+    ...}`` with paths relative to ``extra["dataset"]["root"]``; also a plain list under
+    ``extra["split"]["val"]``. Returns the validation files that still exist (at most
+    ``limit``), or [] when the model records no split (e.g. ImageNet weights).
     """
-    manifest = next((extra[k] for k in _SPLIT_KEYS if isinstance(extra.get(k), Mapping)), None)
-    if manifest is None:
+    split = extra.get("split")
+    if not isinstance(split, Mapping):
         return []
-    entries: list[Any] = next(
-        (manifest[k] for k in _VAL_KEYS if isinstance(manifest.get(k), list)), []
-    )
+    entries: list[Any] = [
+        entry
+        for entry in split.get("files") or []
+        if isinstance(entry, Mapping) and entry.get("split") in _VAL_KEYS
+    ] or list(next((split[k] for k in _VAL_KEYS if isinstance(split.get(k), list)), []))
+    dataset = extra.get("dataset")
     root_text = next(
-        (str(d[k]) for d in (manifest, extra) for k in _ROOT_KEYS if isinstance(d.get(k), str)),
+        (str(d["root"]) for d in (split, dataset) if isinstance(d, Mapping) and "root" in d),
         None,
     )
-    root = Path(root_text) if root_text else None
     found: list[Path] = []
     for entry in entries:
         raw = entry.get("path") if isinstance(entry, Mapping) else entry
-        if isinstance(raw, list | tuple) and raw:
-            raw = raw[0]
         if not isinstance(raw, str):
             continue
         path = Path(raw)
-        if not path.is_absolute() and root is not None:
-            path = root / path
+        if not path.is_absolute() and root_text is not None:
+            path = Path(root_text) / path
         if path.is_file():
             found.append(path)
         if len(found) >= limit:

@@ -96,11 +96,16 @@ def test_validation_split_checks_the_export(tmp_path: Path) -> None:
     (data / "cats").mkdir(parents=True)
     for i in range(3):
         photo(90, 70, seed=i).save(data / "cats" / f"{i}.jpg")
-    split = {"root": str(data), "val": ["cats/0.jpg", {"path": "cats/1.jpg"}, "gone/x.jpg"]}
+    # As engine.training_output records it: paths relative to the dataset root.
+    files = [
+        {"path": "cats/0.jpg", "label": "cats", "split": "val", "sha256": ""},
+        {"path": "cats/1.jpg", "label": "cats", "split": "train", "sha256": ""},
+        {"path": "cats/2.jpg", "label": "cats", "split": "val", "sha256": ""},
+        {"path": "gone/3.jpg", "label": "cats", "split": "val", "sha256": ""},
+    ]
+    extra = {"dataset": {"root": str(data)}, "split": {"source": "random", "files": files}}
     torch.manual_seed(1)
-    info = ModelInfo(
-        "resnet18", ("cats", "dogs"), PreprocessSpec(resize=64, crop=64), extra={"split": split}
-    )
+    info = ModelInfo("resnet18", ("cats", "dogs"), PreprocessSpec(resize=64, crop=64), extra=extra)
     model_file = tmp_path / "model.reslens"
     save_model_file(model_file, build_model("resnet18", num_classes=2).state_dict(), info)
     result, _ = export_model(model_file, tmp_path / "model.onnx")
