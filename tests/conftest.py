@@ -33,13 +33,23 @@ def torch_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     return home
 
 
+@pytest.fixture(autouse=True)
+def reslens_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """An empty ResLens cache (verified ONNX exports), never the user's."""
+    cache = tmp_path_factory.mktemp("reslens_cache")
+    monkeypatch.setenv("RESLENS_CACHE_DIR", str(cache))
+    return cache
+
+
 def photo(width: int, height: int, seed: int = 0) -> Image.Image:
     """A smooth colourful RGB image (gradients + blobs), like a photo to a decoder."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     channels = []
     for _ in range(3):
-        fx, fy, phase = rng.uniform(0.5, 3, 2).tolist() + [rng.uniform(0, 6)]
+        fx, fy, phase = [*rng.uniform(0.5, 3, 2).tolist(), rng.uniform(0, 6)]
         channels.append(
             np.sin(x / width * fx * 6 + phase) * np.cos(y / height * fy * 6) * 0.5 + 0.5
         )

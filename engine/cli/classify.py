@@ -15,7 +15,9 @@ def add_parser(sub: Any) -> None:
         "classify", help="classify images and folders (recursively)"
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    add_model_options(parser)
+    # Folders are where speed matters: ONNX Runtime runs ResNets ~1.5x faster than eager
+    # torch on CPU and starts without importing torch once its verified export is cached.
+    add_model_options(parser, default_backend="auto")
     parser.add_argument("--top-k", type=int, default=5, help="classes per image (default: 5)")
     parser.add_argument("--batch-size", type=int, default=16, help="images per batch")
     parser.add_argument("--out", type=Path, help="write results to .csv, .jsonl or .json")

@@ -12,7 +12,7 @@ from engine.models import DEFAULT_ARCH
 from engine.predictor import Classifier
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
+def add_model_options(parser: argparse.ArgumentParser, *, default_backend: str = "torch") -> None:
     group = parser.add_argument_group("model")
     group.add_argument(
         "--model",
@@ -28,7 +28,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--backend",
         choices=("torch", "onnx", "auto"),
-        default="torch",
+        default=default_backend,
         help="torch; onnx = ONNX Runtime on a verified export cached after the first run; "
         "auto = onnx unless its parity check fails (default: %(default)s; .onnx files always "
         "use ONNX Runtime)",
