@@ -68,6 +68,7 @@ class MissingWeightsDialog(QDialog):
         buttons.addWidget(self.retry_button)
         buttons.addWidget(close_button)
         self.choose_button.setDefault(True)
+        self.choose_button.setFocus()
         layout = QVBoxLayout(self)
         for widget in (heading, self.reason):
             layout.addWidget(widget)
@@ -80,9 +81,12 @@ class MissingWeightsDialog(QDialog):
     def show_error(self, error: WeightsNotFoundError) -> None:
         """(Again) missing: say why, and let the user act."""
         self.error = error
-        self.reason.setText(
-            f"They are not on this computer, and they could not be fetched: {error.reason}."
-        )
+        failed = error.reason.removeprefix("download failed: ")
+        if failed != error.reason:
+            text = f"They are not on this computer, and downloading them failed ({failed})."
+        else:
+            text = f"They are not on this computer ({error.reason})."
+        self.reason.setText(text)
         self.progress.setVisible(False)
         self._busy(False)
 

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.display import VIEW_MODES, ViewMode
+from engine.predictor import Explanation
 from gui.explainer import CamView, ImageView
 from gui.widgets.image_viewer import ImageViewer
 from gui.widgets.topk_bars import TopKBars
@@ -34,6 +35,7 @@ class Inspector(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._explanation: Explanation | None = None
         self.title = QLabel("No image selected")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.title.setWordWrap(True)
@@ -106,6 +108,7 @@ class Inspector(QWidget):
         self.mode_buttons[mode].setChecked(True)
         self.viewer.set_mode(mode)
         self.opacity.setEnabled(mode == "overlay")
+        self._describe_explanation()
         self.mode_changed.emit(mode)
 
     def set_opacity(self, percent: int) -> None:
@@ -124,6 +127,7 @@ class Inspector(QWidget):
         self.status.setText("Loading…")
 
     def show_image(self, view: ImageView) -> None:
+        self._explanation = None
         self.title.setText(view.path.name)
         self.title.setToolTip(str(view.path))
         self.viewer.set_image(view.image)
@@ -131,20 +135,28 @@ class Inspector(QWidget):
         self.save_button.setEnabled(False)
 
     def show_explanation(self, view: CamView) -> None:
-        explanation = view.explanation
+        self._explanation = view.explanation
         self.viewer.set_heat(view.heat_rgba, view.heat_rgb)
-        self.bars.set_prediction(explanation.prediction, explanation.class_index)
-        self.status.setText(
-            f"Grad-CAM for “{explanation.label}” ({explanation.prob:.1%}): "
-            "warm colours mark what made the network choose it."
-        )
+        self.bars.set_prediction(view.explanation.prediction, view.explanation.class_index)
+        self._describe_explanation()
         self.save_button.setEnabled(True)
+
+    def _describe_explanation(self) -> None:
+        explanation = self._explanation
+        if explanation is None:
+            return
+        what = f"Grad-CAM for “{explanation.label}” ({explanation.prob:.1%})"
+        if self.viewer.mode == "image":
+            self.status.setText(f"{what} is ready: choose Overlay or Heat map to see it.")
+        else:
+            self.status.setText(f"{what}: warm colours mark what made the network choose it.")
 
     def show_status(self, text: str) -> None:
         self.bars.set_prediction(None)
         self.status.setText(text)
 
     def show_error(self, path: Path | None, message: str) -> None:
+        self._explanation = None
         if path is not None:
             self.title.setText(path.name)
         self.viewer.show_message(message)
@@ -153,6 +165,7 @@ class Inspector(QWidget):
         self.save_button.setEnabled(False)
 
     def clear(self) -> None:
+        self._explanation = None
         self.title.setText("No image selected")
         self.viewer.clear()
         self.bars.set_prediction(None)

@@ -113,10 +113,21 @@ class ResultDelegate(QStyledItemDelegate):
         else:
             painter.setPen(MUTED_COLOUR)
         painter.setFont(font)
-        elided = painter.fontMetrics().elidedText(
-            summary, Qt.TextElideMode.ElideRight, text_rect.width()
+        painter.drawText(
+            text_rect, Qt.AlignmentFlag.AlignHCenter, _fit(summary, painter, text_rect.width())
         )
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter, elided)
+
+
+def _fit(summary: str, painter: QPainter, width: int) -> str:
+    """Shorten "label 93.2%" by eliding the label, so the confidence always shows."""
+    metrics = painter.fontMetrics()
+    if metrics.horizontalAdvance(summary) <= width:
+        return summary
+    label, _, percent = summary.rpartition(" ")
+    if not label or not percent.endswith("%"):
+        return metrics.elidedText(summary, Qt.TextElideMode.ElideRight, width)
+    room = width - metrics.horizontalAdvance(" " + percent)
+    return metrics.elidedText(label, Qt.TextElideMode.ElideRight, room) + " " + percent
 
 
 class ResultsView(QListView):

@@ -10,7 +10,8 @@ from engine.predictor import Prediction
 
 BAR_HEIGHT = 26
 BAR_COLOUR = QColor("#90caf9")
-CHOSEN_COLOUR = QColor("#1e88e5")
+CHOSEN_COLOUR = QColor("#42a5f5")
+CHOSEN_BORDER = QColor("#1565c0")
 
 
 class ClassBar(QAbstractButton):
@@ -42,7 +43,7 @@ class ClassBar(QAbstractButton):
         painter.setBrush(CHOSEN_COLOUR if self.isChecked() else BAR_COLOUR)
         painter.drawRoundedRect(filled, 4, 4)
         if self.hasFocus() or self.isChecked():
-            painter.setPen(CHOSEN_COLOUR)
+            painter.setPen(CHOSEN_BORDER)
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(rect, 4, 4)
         font = QFont(self.font())

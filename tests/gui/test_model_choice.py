@@ -45,13 +45,13 @@ def test_missing_weights_dialog_names_the_file_and_the_folder(
     assert dialog.file_label.text() == "resnet18-f37072fd.pth"
     assert dialog.folder_label.text() == str(torch_home / "hub" / "checkpoints")
     assert dialog.url_label.text().startswith("https://download.pytorch.org/models/")
-    assert "could not be fetched" in dialog.reason.text()
+    assert "downloading them failed" in dialog.reason.text()
     assert offline_window.model_status.text() == "No model loaded"
     # Retrying offline fails again: the dialog says so, nothing crashes or freezes.
     with qtbot.waitSignal(offline_window.controller.weights_missing, timeout=30_000):
         qtbot.mouseClick(dialog.retry_button, Qt.MouseButton.LeftButton)
     assert offline_window.missing_weights is dialog and dialog.retry_button.isEnabled()
-    assert "download failed" in dialog.reason.text()
+    assert "network access is disabled" in dialog.reason.text()
 
 
 def test_choosing_a_weights_file_loads_the_model_and_remembers_it(
