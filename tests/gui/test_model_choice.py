@@ -125,3 +125,27 @@ def test_train_tab_hands_a_new_model_to_the_classifier(
         pytest.skip("the Train tab could not be built here")
     with qtbot.waitSignal(window.controller.model_loaded, timeout=60_000):
         tab.model_ready.emit(str(tiny_model_file))
+
+
+def test_an_onnx_model_file_classifies_and_explains(
+    qtbot,
+    window: MainWindow,
+    prompts: ScriptedPrompts,
+    tiny_model_file: Path,
+    image_folder: Path,
+    tmp_path: Path,
+) -> None:
+    from engine.export import export_verified
+    from engine.loader import load_classifier
+
+    data, _ = export_verified(load_classifier(tiny_model_file, device="cpu"))
+    onnx_file = tmp_path / "tiny.onnx"
+    onnx_file.write_bytes(data)
+    prompts.model_path = str(onnx_file)
+    with qtbot.waitSignal(window.controller.model_loaded, timeout=60_000):
+        window.commands.open_model.trigger()
+    assert "onnxruntime" in window.model_status.text()
+    drop(window, [image_folder / "img2.jpg"])
+    wait_until_classified(qtbot, window, rows=1)
+    qtbot.waitUntil(lambda: window.controller.explainer.current is not None, timeout=30_000)
+    assert window.inspector.viewer.has_heat()
