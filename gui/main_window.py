@@ -6,7 +6,7 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Slot
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QLabel,
@@ -18,14 +18,12 @@ from PySide6.QtWidgets import (
 )
 
 from engine.display import VIEW_MODES
-from engine.models import ARCHITECTURES
 from gui.actions import build_menus, build_toolbar, create_actions
 from gui.controller import Controller, Notice
 from gui.dialogs.about import AboutDialog
-from gui.dialogs.missing_weights import MissingWeightsDialog
 from gui.dialogs.prompts import Prompts
 from gui.dialogs.sort_copies import SortCopiesDialog
-from gui.jobs import ModelChoice
+from gui.model_chooser import ModelChooser
 from gui.options import StartOptions
 from gui.results_model import Role, RowState
 from gui.settings import Settings
@@ -61,9 +59,11 @@ class MainWindow(QMainWindow):
         self.inspector = Inspector(self)
         self.messages = MessageBar(self)
         self.progress = ProgressPanel(self)
-        self.missing_weights: MissingWeightsDialog | None = None
         self.model_status = QLabel("No model loaded")
         self.files_status = QLabel("")
+        self.models = ModelChooser(
+            self.controller, settings, self.prompts, self.model_bar, self.model_status, self
+        )
         self._build()
         self._connect()
         self._restore()
@@ -106,19 +106,14 @@ class MainWindow(QMainWindow):
         a.quit.triggered.connect(self.close)
         a.cancel.triggered.connect(c.cancel)
         a.classify_waiting.triggered.connect(c.classify_waiting)
-        a.open_model.triggered.connect(self._open_model)
-        a.choose_weights.triggered.connect(lambda: self._choose_weights(self._arch()))
+        a.open_model.triggered.connect(self.models.open_model_file)
+        a.choose_weights.triggered.connect(
+            lambda: self.models.choose_weights(self.models.current_arch())
+        )
         a.about.triggered.connect(self._about)
-        self.model_bar.model_chosen.connect(self._load)
-        self.model_bar.open_model_file.connect(self._open_model)
-        self.model_bar.device_chosen.connect(self._on_device)
+        self.models.loaded.connect(self._explain_current)
+        self.models.failed.connect(lambda text: self._on_notice(Notice("error", text)))
         self.model_bar.top_k_chosen.connect(self._on_top_k)
-        c.model_loading.connect(lambda text: self.model_status.setText(f"Loading {text}…"))
-        c.model_loaded.connect(self._on_model_loaded)
-        c.model_failed.connect(self._on_model_failed)
-        c.weights_missing.connect(self._on_weights_missing)
-        c.download_progress.connect(self._on_download)
-        c.cuda_checked.connect(self.model_bar.set_cuda_available)
         c.activity_changed.connect(self._on_activity)
         c.notice.connect(self._on_notice)
         c.files_changed.connect(self._on_files_changed)
@@ -157,77 +152,9 @@ class MainWindow(QMainWindow):
         o, s = self.options, self.settings
         spec = o.model or s.model
         weights = o.weights if o.weights is not None else s.weights_file(spec)
-        self._load(spec, weights=weights, device=o.device or s.device)
+        self.models.load(spec, weights=weights, device=o.device or s.device)
         if o.paths:
             self.controller.add_paths(list(o.paths))
-
-    # --- model ----------------------------------------------------------------------------
-
-    def _arch(self) -> str:
-        choice = self.controller.choice
-        return choice.spec if choice is not None and choice.arch else "resnet50"
-
-    @Slot(str)
-    def _load(self, spec: str, weights: str | None = None, device: str | None = None) -> None:
-        if weights is None and spec in ARCHITECTURES:
-            weights = self.settings.weights_file(spec)
-        device = device or (self.controller.choice.device if self.controller.choice else "cpu")
-        self.model_bar.set_model(spec)
-        self.controller.load_model(ModelChoice(spec, weights=weights, device=device))
-
-    def _open_model(self) -> None:
-        path = self.prompts.open_model_file(self.settings.folder("model"))
-        if path:
-            self.settings.set_folder("model", Path(path).parent)
-            self._load(path)
-
-    def _choose_weights(self, arch: str) -> None:
-        path = self.prompts.open_weights_file(self.settings.folder("weights"))
-        if path:
-            self.settings.set_folder("weights", Path(path).parent)
-            self.controller.choose_weights(arch, path)
-
-    def _on_device(self, device: str) -> None:
-        choice = self.controller.choice
-        if choice is not None:
-            self.controller.load_model(ModelChoice(choice.spec, choice.weights, device))
-
-    def _on_model_loaded(self, description: str) -> None:
-        choice = self.controller.choice
-        demo = choice is not None and choice.is_random
-        self.model_status.setText(("DEMO, random weights: " if demo else "") + description)
-        self.model_status.setStyleSheet("color: #b71c1c; font-weight: bold;" if demo else "")
-        if self.missing_weights is not None:
-            self.missing_weights.accept()
-            self.missing_weights = None
-        if choice is not None:
-            self.model_bar.set_model(choice.spec)
-            self.model_bar.set_device(choice.device)
-        self._explain_current()
-
-    def _on_model_failed(self, message: str) -> None:
-        self.model_status.setText("No model loaded")
-        self.model_status.setStyleSheet("")
-        if self.missing_weights is None:
-            self._on_notice(Notice("error", f"Could not load the model: {message}"))
-
-    def _on_weights_missing(self, error: object) -> None:
-        if self.missing_weights is None:
-            dialog = MissingWeightsDialog(error, self)  # type: ignore[arg-type]
-            dialog.choose_file.connect(self._choose_weights)
-            dialog.retry_download.connect(self.controller.retry_download)
-            dialog.finished.connect(self._on_missing_closed)
-            self.missing_weights = dialog
-            dialog.show()  # not modal: the user may pick another model meanwhile
-        else:
-            self.missing_weights.show_error(error)  # type: ignore[arg-type]
-
-    def _on_missing_closed(self) -> None:
-        self.missing_weights = None
-
-    def _on_download(self, received: int, total: object) -> None:
-        if self.missing_weights is not None:
-            self.missing_weights.show_progress(received, total)  # type: ignore[arg-type]
 
     # --- files ----------------------------------------------------------------------------
 
@@ -403,7 +330,7 @@ class MainWindow(QMainWindow):
             signal.connect(self._on_trained_model)
 
     def _on_trained_model(self, path: str) -> None:
-        self._load(path)
+        self.models.load(path)
         self._on_notice(Notice("info", f"Now classifying with your new model {Path(path).name}."))
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -411,6 +338,9 @@ class MainWindow(QMainWindow):
         self.settings.splitter = self.splitter.saveState()
         self.settings.sync()
         self.hide()
+        shutdown = getattr(self.training_tab, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
         self.controller.shutdown()
         event.accept()
 

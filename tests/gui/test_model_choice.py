@@ -39,7 +39,7 @@ def resnet18_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_missing_weights_dialog_names_the_file_and_the_folder(
     qtbot, offline_window: MainWindow, torch_home: Path
 ) -> None:
-    dialog = offline_window.missing_weights
+    dialog = offline_window.models.missing_weights
     assert dialog is not None and dialog.isVisible()
     assert not dialog.isModal()  # the window stays usable behind it
     assert dialog.file_label.text() == "resnet18-f37072fd.pth"
@@ -50,7 +50,7 @@ def test_missing_weights_dialog_names_the_file_and_the_folder(
     # Retrying offline fails again: the dialog says so, nothing crashes or freezes.
     with qtbot.waitSignal(offline_window.controller.weights_missing, timeout=30_000):
         qtbot.mouseClick(dialog.retry_button, Qt.MouseButton.LeftButton)
-    assert offline_window.missing_weights is dialog and dialog.retry_button.isEnabled()
+    assert offline_window.models.missing_weights is dialog and dialog.retry_button.isEnabled()
     assert "network access is disabled" in dialog.reason.text()
 
 
@@ -64,11 +64,11 @@ def test_choosing_a_weights_file_loads_the_model_and_remembers_it(
 ) -> None:
     drop(offline_window, [image_folder / "img0.jpg"])  # files wait for a model meanwhile
     qtbot.waitUntil(lambda: offline_window.controller.results.rowCount() == 1, timeout=30_000)
-    dialog = offline_window.missing_weights
+    dialog = offline_window.models.missing_weights
     prompts.weights_path = str(resnet18_weights)
     with qtbot.waitSignal(offline_window.controller.model_loaded, timeout=60_000):
         qtbot.mouseClick(dialog.choose_button, Qt.MouseButton.LeftButton)
-    assert offline_window.missing_weights is None
+    assert offline_window.models.missing_weights is None
     assert "ResNet-18" in offline_window.model_status.text()
     assert str(resnet18_weights) in offline_window.model_status.text()
     assert settings.weights_file("resnet18") == str(resnet18_weights)
@@ -78,7 +78,7 @@ def test_choosing_a_weights_file_loads_the_model_and_remembers_it(
 def test_picking_a_model_file_while_weights_are_missing(
     qtbot, offline_window: MainWindow, prompts: ScriptedPrompts, tiny_model_file: Path
 ) -> None:
-    offline_window.missing_weights.reject()
+    offline_window.models.missing_weights.reject()
     prompts.model_path = str(tiny_model_file)
     with qtbot.waitSignal(offline_window.controller.model_loaded, timeout=60_000):
         offline_window.commands.open_model.trigger()
