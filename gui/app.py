@@ -42,7 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_startup() -> None:
-    print(f"window shown after {time.perf_counter() - _STARTED:.2f} s", flush=True)
+    if sys.stdout is not None:  # a windowed app on Windows has no console
+        print(f"window shown after {time.perf_counter() - _STARTED:.2f} s", flush=True)
 
 
 if __name__ == "__main__":
