@@ -151,3 +151,25 @@ def test_long_sessions_survive_pyside_reference_count_bug() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-500:]
+
+
+def test_batches_shrink_for_heavy_networks_so_cancel_stays_quick() -> None:
+    from engine.predictor import Classifier, ModelSource
+    from engine.preprocess import PreprocessSpec
+    from gui.jobs import batch_size_for
+
+    class Device:
+        name = "stub"
+
+        def __init__(self, device: str) -> None:
+            self.device = device
+
+    def classifier(arch: str, device: str = "cpu") -> Classifier:
+        source = ModelSource(arch, arch, "test", False)
+        return Classifier(
+            Device(device), class_names=["a"], preprocess=PreprocessSpec(), source=source
+        )  # type: ignore[arg-type]
+
+    assert batch_size_for(classifier("resnet50")) == 8
+    assert batch_size_for(classifier("resnet152")) < batch_size_for(classifier("resnet101")) < 8
+    assert batch_size_for(classifier("resnet152", "cuda:0")) == 32
