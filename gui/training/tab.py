@@ -79,6 +79,9 @@ class TrainingTab(QWidget):
         self.output_edit = QLineEdit(placeholderText=f"model{MODEL_SUFFIX}")
         self.output_button = QPushButton("Save As…")
         self.resume_box = QCheckBox("Continue the interrupted training")
+        self.resume_box.setToolTip(
+            "Picks up where the last run into this model file stopped, with that run's settings."
+        )
         self.start_button = QPushButton("Start Training")
         self.cancel_button = QPushButton("Cancel")
         self.progress_bar = QProgressBar()
