@@ -155,11 +155,17 @@ def test_pretrained_weights_are_used_when_present_and_required_when_asked(
     torch.manual_seed(1)
     imagenet_like = build_model("resnet18").state_dict()
     torch.save(imagenet_like, cache / weights_filename("resnet18"))
-    config = dataclasses.replace(CONFIG, pretrained=True, epochs=2, head_epochs=1)
-    result = train(data, tmp_path / "ft.reslens", config, write_report=False)
+    config = dataclasses.replace(
+        CONFIG, pretrained=True, epochs=2, head_epochs=1, test_fraction=0.2
+    )
+    result = train(data, tmp_path / "ft.reslens", config)
     assert [r.phase for r in result.history] == ["head", "full"]
     assert "starts from ImageNet weights (cache" in result.notes[0]
-    assert read_model_info(result.model_path).extra["training"]["pretrained"] is True
+    extra = read_model_info(result.model_path).extra
+    assert extra["training"]["pretrained"] is True
+    assert result.test_metrics is not None and result.test_metrics.count == len(result.split.test)
+    assert extra["metrics"]["test"]["count"] == result.test_metrics.count > 0
+    assert result.report_path is not None and "Test set" in result.report_path.read_text()
 
 
 def test_head_only_phase_freezes_the_body_and_its_batch_norm_statistics() -> None:
