@@ -147,8 +147,23 @@ def run_window(paths: list[Path], arch: str) -> None:
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"  peak memory (RSS) of the whole app: {rss_mb:.0f} MB")
         print(f"  load average after: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+        print(f"cancel: {cancel_latency(app, window):.2f} s from Esc until the worker is idle")
         QTimer.singleShot(0, window.close)
         _spin(app, lambda: not window.isVisible(), 60)
+
+
+def cancel_latency(app, window, runs: int = 3) -> float:  # type: ignore[no-untyped-def]
+    """Classify everything again, press Cancel after 2 s; worst time until the worker is idle."""
+    worst = 0.0
+    for _ in range(runs):
+        window.controller.results.reset_results()
+        window.controller.classify_waiting()
+        _spin(app, lambda: False, 2.0, quiet=True)
+        pressed = time.perf_counter()
+        window.commands.cancel.trigger()
+        _spin(app, window.controller.jobs.is_idle, 60)
+        worst = max(worst, time.perf_counter() - pressed)
+    return worst
 
 
 class _UserSimulator:
@@ -194,10 +209,13 @@ class _UserSimulator:
         self.resizes += 1
 
 
-def _spin(app, done, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+def _spin(app, done, timeout_s: float, *, quiet: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """Run the event loop until ``done()``; after ``timeout_s`` give up (quietly if asked)."""
     deadline = time.perf_counter() + timeout_s
     while not done():
         if time.perf_counter() > deadline:
+            if quiet:
+                return
             raise TimeoutError("gave up waiting")
         app.processEvents()
         time.sleep(0.001)
