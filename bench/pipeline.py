@@ -64,21 +64,24 @@ def naive_loop(paths: list[Path], arch: str) -> float:
     return len(paths) / (time.perf_counter() - start)
 
 
-def torch_model_alone(arch: str, batch: int = 16, seconds: float = 20.0) -> float:
-    import numpy as np
+def model_alone(arch: str, int8_path: Path, rounds: int = 2) -> dict[str, float]:
+    """img/s of each backend on ready tensors (batch 16), best of interleaved rounds."""
+    from bench.backends import images_per_second, torch_classifier
+    from engine.backends.onnx_backend import OnnxBackend
+    from engine.export import export_verified
 
-    from engine.backends.torch_backend import TorchBackend
-    from engine.models import build_model, cam_target_layer
-
-    model = build_model(arch)
-    backend = TorchBackend(model, cam_target_layer(model, arch), device="cpu")
-    data = np.random.default_rng(0).standard_normal((batch, 3, 224, 224)).astype(np.float32)
-    backend.logits(data)  # warm-up: oneDNN picks kernels on the first call
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        backend.logits(data)
-        done += batch
-    return done / (time.perf_counter() - start)
+    classifier = torch_classifier(arch)
+    fp32, _ = export_verified(classifier)
+    runs = {
+        "torch eager": classifier.backend.logits,
+        "ONNX Runtime fp32": OnnxBackend(fp32, device="cpu").logits,
+        "ONNX Runtime INT8": OnnxBackend(str(int8_path), device="cpu").logits,
+    }
+    best = dict.fromkeys(runs, 0.0)
+    for _ in range(rounds):
+        for name, run in runs.items():
+            best[name] = max(best[name], images_per_second(run, 16, 4))
+    return best
 
 
 def run_process(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
@@ -93,12 +96,12 @@ def run_process(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]
     return wall, usage.ru_maxrss / 1024, proc.returncode
 
 
-def gradcam_seconds(path: Path, arch: str, torch_home: Path) -> float:
-    os.environ["TORCH_HOME"] = str(torch_home)
+def gradcam_seconds(path: Path, arch: str, backend: str) -> float:
+    """One Grad-CAM map for the photo at ``path``, mapped back to its full size."""
     from engine.images import load_image
     from engine.loader import load_classifier
 
-    classifier = load_classifier(arch, device="cpu", allow_download=False)
+    classifier = load_classifier(arch, device="cpu", allow_download=False, backend=backend)
     image = load_image(path)
     classifier.explain(image)  # warm-up
     start = time.perf_counter()
@@ -116,41 +119,64 @@ def main() -> None:
     args = parser.parse_args()
 
     paths = make_photos(ROOT / "bench" / "out" / "12mp", args.count, (4000, 3000))
-    torch_home = Path(tempfile.gettempdir()) / "reslens-bench-torch-home"
+    folder = str(paths[0].parent)
+    work = Path(tempfile.mkdtemp(prefix="reslens-bench-"))
+    torch_home = work / "torch_home"
     plant_weights(torch_home, args.arch)
-    env = {**os.environ, "TORCH_HOME": str(torch_home)}
+    env = {**os.environ, "TORCH_HOME": str(torch_home), "RESLENS_CACHE_DIR": str(work / "cache")}
+    os.environ.update(env)
     reslens = str(Path(sys.executable).with_name("reslens"))
-    out = Path(tempfile.mkdtemp()) / "results.csv"
+    out = str(work / "results.csv")
+    classify = [reslens, "classify", "--model", args.arch, "--out", out]
+    int8 = work / "int8.onnx"
 
     rows: list[tuple[str, str]] = []
-    wall, rss, _ = run_process(
-        [reslens, "classify", str(paths[0]), "--model", args.arch, "--out", str(out)], env
+
+    def add(name: str, value: float, fmt: str = ".2f") -> None:
+        rows.append((name, format(value, fmt)))
+
+    wall, _, _ = run_process([*classify, str(paths[0])], env)
+    add("first classify, 1 image (exports + verifies ONNX once) s", wall)
+    wall, _, _ = run_process([*classify, str(paths[0])], env)
+    add("classify, 1 image, warm (weights + ONNX cached) s", wall)
+    start = time.perf_counter()
+    run_process([reslens, "export", args.arch, "--quantize", "int8", "--out", str(int8)], env)
+    add("export --quantize int8 (s)", time.perf_counter() - start)
+
+    rates: dict[str, float] = {}
+    for name, extra in (
+        ("default (auto: ONNX Runtime fp32)", []),
+        ("--backend torch", ["--backend", "torch"]),
+        ("--model int8.onnx", ["--model", str(int8)]),
+    ):
+        wall, rss, _ = run_process([*classify, *extra, folder], env)
+        rates[name] = len(paths) / wall
+        add(f"classify {len(paths)} x 12 MP, {name}, img/s", rates[name])
+        add("  peak RSS (MB)", rss, ".0f")
+    alone = model_alone(args.arch, int8)
+    for name, rate in alone.items():
+        add(f"model alone, {name}, batch 16, img/s", rate)
+    naive = 0.0 if args.skip_naive else naive_loop(paths, args.arch)
+    if naive:
+        add("naive tutorial loop, img/s", naive)
+    pairs = (
+        ("default (auto: ONNX Runtime fp32)", "ONNX Runtime fp32"),
+        ("--backend torch", "torch eager"),
+        ("--model int8.onnx", "ONNX Runtime INT8"),
     )
-    rows.append(("reslens classify, one image, cached weights (s)", f"{wall:.2f}"))
-    wall, rss, _ = run_process(
-        [reslens, "classify", str(paths[0].parent), "--model", args.arch, "--out", str(out)], env
-    )
-    classify_rate = len(paths) / wall
-    rows.append(
-        (f"reslens classify, {len(paths)} x 12 MP, whole process (img/s)", f"{classify_rate:.2f}")
-    )
-    rows.append(("  peak RSS of that process (MB)", f"{rss:.0f}"))
-    model_rate = torch_model_alone(args.arch)
-    rows.append(("model alone, torch eager, batch 16, ready tensors (img/s)", f"{model_rate:.2f}"))
-    if not args.skip_naive:
-        naive = naive_loop(paths, args.arch)
-        rows.append(("naive tutorial loop (img/s)", f"{naive:.2f}"))
-        rows.append(("classify / naive", f"{classify_rate / naive:.2f}x"))
-    rows.append(("classify / model alone", f"{classify_rate / model_rate:.2f}"))
-    rows.append(
-        (
-            "Grad-CAM, one 12 MP photo, torch (s)",
-            f"{gradcam_seconds(paths[0], args.arch, torch_home):.2f}",
+    for name, backend in pairs:
+        if naive:
+            rows.append((f"ratio classify {name} / naive", f"{rates[name] / naive:.2f}x"))
+        rows.append(
+            (f"ratio classify {name} / {backend} alone", f"{rates[name] / alone[backend]:.2f}")
         )
-    )
+    add("Grad-CAM, one 12 MP photo, torch (s)", gradcam_seconds(paths[0], args.arch, "torch"))
+    add("Grad-CAM, one 12 MP photo, ONNX Runtime (s)", gradcam_seconds(paths[0], args.arch, "onnx"))
+
+    from bench.backends import cpu_name
 
     print(
-        f"\n{args.arch}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}"
+        f"\n{args.arch}, {cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
