@@ -16,8 +16,10 @@ _STARTED = time.perf_counter()
 
 def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
+    from engine.resources import assets_dir
     from gui.options import parse_args
     from gui.settings import APPLICATION, ORGANIZATION, Settings
 
@@ -28,6 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("ResLens")
+    icon = QIcon()
+    for size in (16, 32, 48, 64, 128, 256):
+        icon.addFile(str(assets_dir() / "icons" / f"reslens-{size}.png"))
+    app.setWindowIcon(icon)
 
     from gui.main_window import MainWindow
 
