@@ -95,7 +95,7 @@ class LatencyProbe:
         )
 
 
-def run_window(paths: list[Path], arch: str) -> None:
+def run_window(paths: list[Path], arch: str, weights: str | None) -> None:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -107,7 +107,7 @@ def run_window(paths: list[Path], arch: str) -> None:
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:
         window = MainWindow(
-            Settings.at(Path(tmp) / "s.ini"), options=StartOptions(model=arch, weights="none")
+            Settings.at(Path(tmp) / "s.ini"), options=StartOptions(model=arch, weights=weights)
         )
         window.resize(1280, 820)
         window.show()
@@ -226,6 +226,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--arch", default="resnet50")
     parser.add_argument("--startup-runs", type=int, default=3)
+    parser.add_argument(
+        "--planted",
+        action="store_true",
+        help="plant random weights in a private cache instead of the random-weights demo "
+        "(the app then uses ONNX Runtime on the CPU, as for a user with weights)",
+    )
     args = parser.parse_args()
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"{platform.machine()}, {os.cpu_count()} CPUs, load average before: {load}")
@@ -238,7 +244,17 @@ def main() -> None:
             f"(median of {len(figures)})"
         )
     paths = make_photos(ROOT / "bench" / "out" / "gui_1024x768", args.count, (1024, 768))
-    run_window(paths, args.arch)
+    weights: str | None = "none"
+    if args.planted:
+        # Random weights planted as if downloaded: the app then runs as for a real user,
+        # ONNX Runtime on the CPU included.
+        from bench.pipeline import plant_weights
+
+        home = Path(tempfile.mkdtemp(prefix="reslens-gui-bench-"))
+        os.environ.update(TORCH_HOME=str(home / "torch"), RESLENS_CACHE_DIR=str(home / "cache"))
+        plant_weights(home / "torch", args.arch)
+        weights = None
+    run_window(paths, args.arch, weights)
 
 
 if __name__ == "__main__":
