@@ -131,16 +131,27 @@ class Classifier:
         return self.predict_batch(self.preprocess.to_batch(images), top_k)
 
     def explain(
-        self, image: Image.Image, class_index: int | None = None, *, top_k_: int = 5
+        self,
+        image: Image.Image,
+        class_index: int | None = None,
+        *,
+        top_k_: int = 5,
+        model_image: Image.Image | None = None,
     ) -> Explanation:
-        """Grad-CAM for ``class_index`` (default: the top-1 class) on the original image."""
+        """Grad-CAM for ``class_index`` (default: the top-1 class) on the original image.
+
+        ``model_image``: the same photo decoded as folder classification decodes it (reduced
+        JPEG decoding, see :func:`engine.images.load_image`), so that the probabilities shown
+        with the map are exactly those of the batch results; the map is still laid over
+        ``image``, whose geometry it must share up to scale.
+        """
         from engine.cam import heatmap_to_image
 
         if class_index is not None and not 0 <= class_index < len(self.class_names):
             raise ValueError(
                 f"class_index {class_index} out of range 0..{len(self.class_names) - 1}"
             )
-        batch = self.preprocess.to_array(image)[None]
+        batch = self.preprocess.to_array(image if model_image is None else model_image)[None]
         result = self.backend.cam(batch, class_index)
         box = self.preprocess.crop_box(*image.size)
         heatmap = heatmap_to_image(result.heatmap, box, image.size)

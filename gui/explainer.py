@@ -19,6 +19,7 @@ from PySide6.QtGui import QImage
 
 from engine.display import heat_layers, load_display_image
 from engine.errors import EngineError
+from engine.images import load_image
 from engine.predictor import Explanation
 from engine.thumbnails import LruCache
 from gui.bridge import TaskContext, TaskRunner, to_qimage
@@ -103,7 +104,9 @@ class Explainer(QObject):
         ctx.cancel.raise_if_cancelled("Explaining")
         if classifier is None:
             return None
-        explanation = classifier.explain(image, class_index, top_k_=top_k)
+        # Decoded as the batch decodes it, so the bars agree with the tile to the last digit.
+        model_image = load_image(path, min_side=classifier.preprocess.resize)
+        explanation = classifier.explain(image, class_index, top_k_=top_k, model_image=model_image)
         rgba, rgb = heat_layers(explanation.heatmap)
         return CamView(path, explanation, to_qimage(rgba), to_qimage(rgb))
 

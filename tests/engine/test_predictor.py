@@ -47,3 +47,21 @@ def test_explain_returns_map_in_original_geometry(tiny_model_file) -> None:  # t
     assert other.label != explanation.label
     with pytest.raises(ValueError):
         classifier.explain(image, class_index=3)
+
+
+def test_explain_on_the_batch_decode_matches_folder_results(tiny_model_file, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from engine.batch import classify_files
+    from engine.images import load_image
+
+    classifier = load_classifier(tiny_model_file, device="cpu")
+    path = tmp_path / "big.jpg"
+    photo(1600, 1200, seed=5).save(path, quality=90)
+    (result,) = classify_files(classifier, [path], top_k=3)
+    full = load_image(path)
+    reduced = load_image(path, min_side=classifier.preprocess.resize)
+    assert reduced.size[0] < full.size[0]  # draft decoding really happened
+    explanation = classifier.explain(full, top_k_=3, model_image=reduced)
+    assert result.prediction is not None
+    assert explanation.prediction.indices == result.prediction.indices
+    assert np.allclose(explanation.prediction.probs, result.prediction.probs, atol=1e-5)
+    assert explanation.heatmap.shape == (1200, 1600)
