@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS = (
     ("pipeline.py", []),
     ("backends.py", []),
+    ("memory.py", []),
     ("gui_responsiveness.py", ["--count", "500"]),
     ("train_speed.py", []),
     ("train_textures.py", []),
