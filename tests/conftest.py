@@ -43,6 +43,18 @@ def reslens_cache(
     return cache
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Train on one torch thread (for modules that ask for it with ``usefixtures``): two
+    threads run many times slower when another process holds a core, as on a shared machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def photo(width: int, height: int, seed: int = 0) -> Image.Image:
     """A smooth colourful RGB image (gradients + blobs), like a photo to a decoder."""
     rng = np.random.default_rng(seed)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,7 @@ from tests.engine.labeled_folders import make_labeled_folder
 FAST = ["--image-size", "32", "--batch-size", "16"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Train on one thread: two threads run many times slower when another process holds a
-    core, as on a shared test machine (engine tests of Grad-CAM do the same)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_train_then_classify_with_the_new_model(

@@ -6,7 +6,6 @@ import dataclasses
 import itertools
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +27,7 @@ from tests.engine.labeled_folders import make_labeled_folder, tree_bytes
 CONFIG = TrainConfig(epochs=4, image_size=32, batch_size=16, pretrained=False, patience=0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Train on one thread: two threads run many times slower when another process holds a
-    core, as on a shared test machine (engine tests of Grad-CAM do the same)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,15 +15,7 @@ from tests.engine.labeled_folders import make_labeled_folder, pattern
 TIMEOUT_MS = 120_000
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """One torch thread: two run many times slower when another process holds a core."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
