@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from engine.predictor import Classifier
+    from engine.runtime.classifier import Classifier
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -50,7 +50,7 @@ def torch_classifier(arch: str) -> Classifier:
     """``arch`` with random weights on the torch backend, batch-norm statistics varied."""
     import torch
 
-    from engine.loader import load_classifier
+    from engine.inference.loader import load_classifier
 
     classifier = load_classifier(arch, weights="none", device="cpu")
     generator = torch.Generator().manual_seed(0)
@@ -85,10 +85,14 @@ def main() -> None:
 
     import torch
 
-    from engine.backends.onnx_backend import OnnxBackend, default_threads, import_onnxruntime
-    from engine.export import export_verified
-    from engine.parity import generated_images
-    from engine.quantize import quantize_int8
+    from engine.onnx.export import export_verified
+    from engine.onnx.parity import generated_images
+    from engine.onnx.quantize import quantize_int8
+    from engine.runtime.backends.onnx_backend import (
+        OnnxBackend,
+        default_threads,
+        import_onnxruntime,
+    )
 
     classifier = torch_classifier(args.arch)
     start = time.perf_counter()

@@ -28,8 +28,8 @@ from bench.data import make_photos  # noqa: E402
 def plant_weights(torch_home: Path, arch: str) -> None:
     import torch
 
-    from engine.models import build_model
-    from engine.weights import weights_filename
+    from engine.models.registry import build_model
+    from engine.models.weights import weights_filename
 
     folder = torch_home / "hub" / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
@@ -45,7 +45,7 @@ def naive_loop(paths: list[Path], arch: str) -> float:
     from PIL import Image
     from torchvision import transforms as T
 
-    from engine.models import build_model
+    from engine.models.registry import build_model
 
     model = build_model(arch).eval()
     transform = T.Compose(
@@ -67,8 +67,8 @@ def naive_loop(paths: list[Path], arch: str) -> float:
 def model_alone(arch: str, int8_path: Path, rounds: int = 2) -> dict[str, float]:
     """img/s of each backend on ready tensors (batch 16), best of interleaved rounds."""
     from bench.backends import images_per_second, torch_classifier
-    from engine.backends.onnx_backend import OnnxBackend
-    from engine.export import export_verified
+    from engine.onnx.export import export_verified
+    from engine.runtime.backends.onnx_backend import OnnxBackend
 
     classifier = torch_classifier(arch)
     fp32, _ = export_verified(classifier)
@@ -98,8 +98,8 @@ def run_process(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]
 
 def gradcam_seconds(path: Path, arch: str, backend: str) -> float:
     """One Grad-CAM map for the photo at ``path``, mapped back to its full size."""
-    from engine.images import load_image
-    from engine.loader import load_classifier
+    from engine.imaging.decode import load_image
+    from engine.inference.loader import load_classifier
 
     classifier = load_classifier(arch, device="cpu", allow_download=False, backend=backend)
     image = load_image(path)

@@ -3,7 +3,7 @@
     .venv/bin/python bench/train_speed.py [--archs resnet18 resnet50] [--batch 16] [--steps 4]
                                           [--device cpu|cuda] [--threads N]
 
-Runs the engine's own training step (``engine.finetune.train_one_epoch``: AdamW, label
+Runs the engine's own training step (``engine.training.recipe.train_one_epoch``: AdamW, label
 smoothing, channels-last, mixed precision on CUDA) on random uint8 batches, so decoding and
 augmentation are left out. For each architecture: full fine-tuning (every layer trains) and the
 head-only warm-up (body frozen). Prints the median images/s over the timed steps after one
@@ -29,7 +29,9 @@ def step_times(arch: str, *, batch: int, steps: int, device: str, head_only: boo
     """Seconds per training step (``steps`` of them, after one warm-up) for ``arch``."""
     import torch
 
-    from engine.finetune import (
+    from engine.imaging.preprocess import PreprocessSpec
+    from engine.training.data import Batch
+    from engine.training.recipe import (
         Amp,
         Inputs,
         StartingPoint,
@@ -39,9 +41,7 @@ def step_times(arch: str, *, batch: int, steps: int, device: str, head_only: boo
         set_phase,
         train_one_epoch,
     )
-    from engine.preprocess import PreprocessSpec
-    from engine.training_data import Batch
-    from engine.training_records import TrainConfig
+    from engine.training.records import TrainConfig
 
     config = TrainConfig(arch=arch, batch_size=batch, pretrained=False)
     start = StartingPoint(False, None, "random weights")

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from engine.errors import Cancelled
 
@@ -37,6 +37,18 @@ class CancelToken:
     def raise_if_cancelled(self, what: str = "Job") -> None:
         if self._event.is_set():
             raise Cancelled(f"{what} cancelled.")
+
+
+class TaskContext(Protocol):
+    """What a job running on someone's worker thread gets: a cancel token and a way to report.
+
+    ``report(payload)`` hands frozen data to whoever runs the job (the app's task runner sends
+    it to the GUI thread); the job checks ``cancel`` between units of work.
+    """
+
+    cancel: CancelToken
+
+    def report(self, payload: object) -> None: ...
 
 
 @dataclass(frozen=True)

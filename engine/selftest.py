@@ -28,14 +28,15 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 import numpy as np
 
 from engine.errors import EngineError, WeightsNotFoundError
-from engine.images import SUPPORTED_SUFFIXES, find_images, load_image
-from engine.models import ARCHITECTURES, DEFAULT_ARCH
+from engine.imaging.decode import load_image
+from engine.imaging.walk import SUPPORTED_SUFFIXES, find_images
+from engine.models.registry import ARCHITECTURES, DEFAULT_ARCH
 from engine.resources import bundled_weights_dir, samples_dir
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from engine.predictor import Classifier, Prediction
+    from engine.runtime.classifier import Classifier, Prediction
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,8 @@ def default_arch() -> str:
 def load_selftest_model(model: str | Path | None, device: str) -> tuple[Classifier, str]:
     """``model`` (an architecture or a model file), else the default architecture with
     pretrained weights from the bundle or cache, else random weights -> (classifier, note)."""
-    from engine.loader import RANDOM_WEIGHTS, load_classifier
+    from engine.inference.loader import load_classifier
+    from engine.runtime.build import RANDOM_WEIGHTS
 
     if model is not None:
         return load_classifier(model, device=device, allow_download=False), ""
@@ -256,8 +258,8 @@ def _onnx_classifier(classifier: Classifier, images: list[Image.Image]) -> Class
     """``classifier`` exported to ONNX in memory, opened in ONNX Runtime on the CPU."""
     if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
         raise _Skip("onnxruntime/onnx not installed")
-    from engine.backends.onnx_backend import onnx_classifier
-    from engine.export import export_verified
+    from engine.onnx.export import export_verified
+    from engine.runtime.backends.onnx_backend import onnx_classifier
 
     data, _ = export_verified(
         classifier, images=images, image_source="sample photos", tolerance=None

@@ -1,6 +1,6 @@
 """The window's engine side: which model is loaded, which files are in, what runs now.
 
-The controller owns the engine objects (the :class:`~engine.predictor.Classifier`, the rows of
+The controller owns the engine objects (the :class:`~engine.runtime.classifier.Classifier`, the rows of
 results) and the task runners; widgets call its methods and listen to its signals. Every call
 into the engine that takes time runs as a task on a worker (see :mod:`gui.bridge`):
 
@@ -19,16 +19,11 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from engine.display import ViewMode, save_view
 from engine.errors import EngineError, WeightsNotFoundError
-from engine.jobs import Progress
-from engine.models import ARCHITECTURES
-from engine.results import write_results
-from engine.sorting import SortPlan, SortReport, execute_sort
-from engine.streaming import ResultChunk
-from gui.bridge import TaskRunner
-from gui.explainer import Explainer
-from gui.jobs import (
+from engine.explain.display import ViewMode, save_view
+from engine.inference.chunks import ResultChunk
+from engine.inference.results import write_results
+from engine.inference.session import (
     Activity,
     ClassifySession,
     CudaCheck,
@@ -40,12 +35,17 @@ from gui.jobs import (
     load_task,
     scan_task,
 )
+from engine.inference.sorting import SortPlan, SortReport, execute_sort
+from engine.jobs import Progress
+from engine.models.registry import ARCHITECTURES
+from gui.bridge import TaskRunner
+from gui.explainer import Explainer
 from gui.results_model import ResultsModel
 from gui.settings import Settings
 from gui.thumbnails import ThumbnailProvider
 
 if TYPE_CHECKING:
-    from engine.predictor import Classifier
+    from engine.runtime.classifier import Classifier
 
 log = logging.getLogger(__name__)
 

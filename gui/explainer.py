@@ -3,7 +3,7 @@
 Selecting an image shows it at once and then its heat map; picking another class recomputes
 the map for that class. Requests run on their own worker, newest first (arrowing through 20
 images computes the last one, not all 20), and take turns with a running batch per forward
-pass (see :mod:`engine.backends.serialized`), so they never wait for a whole folder.
+pass (see :mod:`engine.runtime.backends.serialized`), so they never wait for a whole folder.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QImage
 
-from engine.display import heat_layers, load_display_image
 from engine.errors import EngineError
-from engine.images import load_image
-from engine.predictor import Explanation
-from engine.thumbnails import LruCache
+from engine.explain.display import heat_layers, load_display_image
+from engine.imaging.decode import load_image
+from engine.imaging.thumbnails import LruCache
+from engine.runtime.classifier import Explanation
 from gui.bridge import TaskContext, TaskRunner, to_qimage
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from engine.predictor import Classifier
+    from engine.runtime.classifier import Classifier
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.display import VIEW_MODES
+from engine.explain.display import VIEW_MODES
 from gui.actions import build_menus, build_toolbar, create_actions
 from gui.controller import Controller, Notice
 from gui.dialogs.about import AboutDialog

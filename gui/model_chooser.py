@@ -12,11 +12,11 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QLabel, QWidget
 
 from engine.errors import WeightsNotFoundError
-from engine.models import ARCHITECTURES
+from engine.inference.session import ModelChoice
+from engine.models.registry import ARCHITECTURES
 from gui.controller import Controller
 from gui.dialogs.missing_weights import MissingWeightsDialog
 from gui.dialogs.prompts import Prompts
-from gui.jobs import ModelChoice
 from gui.settings import Settings
 from gui.widgets.model_bar import ModelBar
 

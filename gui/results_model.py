@@ -21,7 +21,7 @@ from PySide6.QtCore import (
     Slot,
 )
 
-from engine.batch import FileResult
+from engine.inference.batch import FileResult
 from gui.thumbnails import ThumbnailProvider
 
 ModelIndex = QModelIndex | QPersistentModelIndex

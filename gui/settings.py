@@ -10,8 +10,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from engine.display import VIEW_MODES, ViewMode
-from engine.models import ARCHITECTURES, DEFAULT_ARCH
+from engine.explain.display import VIEW_MODES, ViewMode
+from engine.models.registry import ARCHITECTURES, DEFAULT_ARCH
 
 ORGANIZATION = "ResLens"
 APPLICATION = "ResLens"

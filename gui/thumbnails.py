@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QImage, QPixmap
 
 from engine.errors import ImageLoadError
-from engine.thumbnails import THUMBNAIL_SIZE, LruCache, make_thumbnail
+from engine.imaging.thumbnails import THUMBNAIL_SIZE, LruCache, make_thumbnail
 from gui.bridge import TaskContext, TaskRunner, to_qimage
 
 MAX_QUEUED = 48

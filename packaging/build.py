@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.models import DEFAULT_ARCH  # noqa: E402
-from engine.weights import hub_cache_dir, weights_filename  # noqa: E402
+from engine.models.registry import DEFAULT_ARCH  # noqa: E402
+from engine.models.weights import hub_cache_dir, weights_filename  # noqa: E402
 
 log = logging.getLogger("build")
 SPEC = ROOT / "packaging" / "reslens.spec"
@@ -63,8 +63,8 @@ def stage_weights(source: Path | None, arch: str, folder: Path) -> Path | None:
         shutil.rmtree(folder)
     if source is None:
         return None
-    from engine.models import build_model
-    from engine.weights import load_pretrained_into
+    from engine.models.registry import build_model
+    from engine.models.weights import load_pretrained_into
 
     load_pretrained_into(build_model(arch), arch, source)  # raises ModelLoadError if it doesn't fit
     folder.mkdir(parents=True)

@@ -92,9 +92,9 @@ def tiny_model_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A 3-class ResNet-18 model file with a 64 px input (random weights, fixed seed)."""
     import torch
 
-    from engine.checkpoint import ModelInfo, save_model_file
-    from engine.models import build_model
-    from engine.preprocess import PreprocessSpec
+    from engine.imaging.preprocess import PreprocessSpec
+    from engine.models.model_file import ModelInfo, save_model_file
+    from engine.models.registry import build_model
 
     torch.manual_seed(0)
     model = build_model("resnet18", num_classes=3)

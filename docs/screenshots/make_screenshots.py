@@ -3,7 +3,7 @@
     .venv/bin/python docs/screenshots/make_screenshots.py
 
 Pretrained ImageNet weights cannot be downloaded where these were made, so the classified
-folder is an honest stand-in: a ResNet-18 trained from scratch by ``engine.finetune`` on
+folder is an honest stand-in: a ResNet-18 trained from scratch by ``engine.training.recipe`` on
 texture photos that ship with scikit-image (brick, grass, gravel, stars, stained tissue), shown
 classifying validation patches it never saw. The missing-weights screenshot is the real first
 run offline. Uses ``../shared/tools/screenshot`` (Xvfb, 1440x900) with openbox for window
@@ -59,8 +59,8 @@ def make_patches(folder: Path, per_class: int = 60, seed: int = 0) -> Path:
 def train_model(data: Path, out: Path) -> Path:
     if out.exists():
         return out
-    from engine.finetune import train
-    from engine.training_records import TrainConfig
+    from engine.training.recipe import train
+    from engine.training.records import TrainConfig
 
     config = TrainConfig(
         arch="resnet18", epochs=12, image_size=112, pretrained=False, patience=0, device="cpu"

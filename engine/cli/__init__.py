@@ -11,9 +11,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from engine.cli.exit_codes import EXIT_ERROR, EXIT_INTERRUPTED
 from engine.errors import Cancelled, EngineError
-
-EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,13 +34,16 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.batch import FileResult, classify_files
-    from engine.cli import EXIT_OK, EXIT_SOME_FAILED
-    from engine.images import find_images
-    from engine.results import write_results
+    from engine.cli.exit_codes import EXIT_OK, EXIT_SOME_FAILED
+    from engine.imaging.walk import find_images
+    from engine.inference.batch import FileResult, classify_files
+    from engine.inference.results import write_results
+    from engine.inference.sorting import check_destination
 
     if args.min_confidence is not None and args.sort_into is None:
         raise SystemExit("error: --min-confidence needs --sort-into")
+    if args.sort_into is not None:
+        check_destination(args.sort_into, args.paths)
     images, skipped = find_images(args.paths)
     named = {p.resolve() for p in args.paths}
     skip_rows = [FileResult(p, error=why) for p, why in skipped if p.resolve() in named]
@@ -85,7 +88,7 @@ def _line(result: Any) -> str:
 
 
 def _sort(results: list[Any], destination: Path, min_confidence: float | None) -> None:
-    from engine.sorting import execute_sort, plan_sort
+    from engine.inference.sorting import execute_sort, plan_sort
 
     plan = plan_sort(results, destination, min_confidence=min_confidence)
     report = execute_sort(plan)

@@ -8,8 +8,8 @@ import sys
 from typing import TextIO
 
 from engine.jobs import Progress
-from engine.models import DEFAULT_ARCH
-from engine.predictor import Classifier
+from engine.models.registry import DEFAULT_ARCH
+from engine.runtime.classifier import Classifier
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, default_backend: str = "torch") -> None:
@@ -36,7 +36,7 @@ def add_model_options(parser: argparse.ArgumentParser, *, default_backend: str =
 
 
 def load_from_args(args: argparse.Namespace) -> Classifier:
-    from engine.loader import load_classifier
+    from engine.inference.loader import load_classifier
 
     bar = ProgressBar(sys.stderr, unit="MB")
 

@@ -45,8 +45,8 @@ def class_index_for(name: str, class_names: tuple[str, ...]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.images import load_image
-    from engine.overlay import blend, heatmap_image, save_png
+    from engine.explain.overlay import blend, heatmap_image, save_png
+    from engine.imaging.decode import load_image
 
     image = load_image(args.image)
     classifier = load_from_args(args)

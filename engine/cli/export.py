@@ -36,8 +36,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.cli import EXIT_OK
-    from engine.export import export_model
+    from engine.cli.exit_codes import EXIT_OK
+    from engine.onnx.pipeline import export_model
 
     if args.calibration is not None and args.quantize is None:
         raise SystemExit("error: --calibration needs --quantize int8")

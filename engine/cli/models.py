@@ -14,8 +14,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.models import ARCHITECTURES, DEFAULT_ARCH
-    from engine.weights import find_weights, hub_cache_dir, weights_filename
+    from engine.models.registry import ARCHITECTURES, DEFAULT_ARCH
+    from engine.models.weights import find_weights, hub_cache_dir, weights_filename
 
     print(f"{'name':<12} {'model':<13} {'params':>7}  weights")
     for arch in ARCHITECTURES.values():

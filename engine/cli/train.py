@@ -17,7 +17,8 @@ from typing import Any
 
 from engine.cli.common import ProgressBar
 from engine.jobs import CancelToken, format_duration
-from engine.models import ARCHITECTURES
+from engine.models.registry import ARCHITECTURES
+from engine.training.health import assess
 
 
 def add_parser(sub: Any) -> None:
@@ -67,7 +68,7 @@ def add_parser(sub: Any) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    from engine.training_records import TrainConfig
+    from engine.training.records import TrainConfig
 
     try:
         return TrainConfig(
@@ -92,15 +93,15 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.cli import EXIT_INTERRUPTED, EXIT_OK
-    from engine.datasets import scan_dataset
-    from engine.finetune import resolve_start, train
+    from engine.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK
+    from engine.training.recipe import resolve_start, train
+    from engine.training.scan import scan_dataset
 
     config = config_from_args(args)
     bar = ProgressBar(sys.stderr)
     scan = scan_dataset(args.data_dir, on_progress=lambda p: bar.update(p.done, p.total, "checked"))
     bar.close()
-    health = scan.health()
+    health = assess(scan)
     print(health.describe(), file=sys.stderr)
     health.raise_if_unusable()
     start = None

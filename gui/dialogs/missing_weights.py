@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import WeightsNotFoundError
-from engine.models import get_architecture
+from engine.models.registry import get_architecture
 
 
 class MissingWeightsDialog(QDialog):

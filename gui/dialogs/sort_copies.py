@@ -1,6 +1,6 @@
 """File > Sort Copies into Folders…: where copies go, and a summary of how many go where.
 
-The plan (:func:`engine.sorting.plan_sort`) is recomputed as the user edits; the OK button
+The plan (:func:`engine.inference.sorting.plan_sort`) is recomputed as the user edits; the OK button
 says how many files it will copy. The originals are never moved or changed, and the
 destination may not lie inside a folder being classified (the app never writes there).
 """
@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.batch import FileResult
-from engine.sorting import UNCERTAIN, SortPlan, plan_sort
+from engine.inference.batch import FileResult
+from engine.inference.sorting import UNCERTAIN, SortPlan, plan_sort, source_containing
 
 MAX_LISTED = 12
 
@@ -93,11 +93,7 @@ class SortCopiesDialog(QDialog):
         return plan if plan.copies else None
 
     def _inside_sources(self, destination: Path) -> Path | None:
-        target = destination.expanduser().resolve()
-        for source in self._sources:
-            if target == source or source in target.parents:
-                return source
-        return None
+        return source_containing(destination, self._sources)
 
     def _browse(self) -> None:
         folder = self._choose_folder(self.destination.text())

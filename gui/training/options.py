@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.models import ARCHITECTURES
-from engine.training_records import TrainConfig
+from engine.models.registry import ARCHITECTURES
+from engine.training.records import TrainConfig
 
 IMAGE_SIZES = (32, 64, 96, 128, 160, 224)
 

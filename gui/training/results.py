@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.training_records import TrainResult
-from engine.training_report import confusion_image
+from engine.training.records import TrainResult
+from engine.training.report import confusion_image
 from gui.bridge import to_qimage
 
 _PATH_ROLE = Qt.ItemDataRole.UserRole

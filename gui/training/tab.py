@@ -27,17 +27,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.checkpoint import MODEL_SUFFIX
-from engine.datasets import DatasetScan, HealthReport
 from engine.errors import EngineError
 from engine.jobs import CancelToken
-from engine.training_records import EpochRecord, TrainProgress, TrainResult
-from engine.training_report import curves_image
-from engine.training_state import state_path
+from engine.models.model_file import MODEL_SUFFIX
+from engine.training.health import HealthReport
+from engine.training.mistakes import CamPicture, MistakeExplainer
+from engine.training.records import EpochRecord, TrainProgress, TrainResult
+from engine.training.report import curves_image
+from engine.training.scan import DatasetScan
+from engine.training.session import ScanDone, ScanProgress, scan_task, train_task
+from engine.training.state import state_path
 from gui.bridge import TaskRunner
 from gui.training.options import TrainingOptions
 from gui.training.results import ResultsPanel, pixmap_of
-from gui.training.worker import CamPicture, Explainer, ScanDone, ScanProgress, scan_task, train_task
 
 log = logging.getLogger(__name__)
 _CURVES = (760, 240)  # size of the learning-curves picture, px
@@ -58,7 +60,7 @@ class TrainingTab(QWidget):
         self.history: tuple[EpochRecord, ...] = ()
         self._cancel = CancelToken()
         self._scan_id = self._train_id = self._cam_id = -1
-        self._explainer: Explainer | None = None
+        self._explainer: MistakeExplainer | None = None
         self._runner = TaskRunner("training", parent=self)
         self._cam_runner = TaskRunner("training-cam", max_pending=1, parent=self)
         self._build()
@@ -264,7 +266,7 @@ class TrainingTab(QWidget):
         self.history = result.history
         self.curves.setPixmap(pixmap_of(curves_image(result.history, size=_CURVES)))
         self.results.show_result(result)
-        self._explainer = Explainer(result.model_path)
+        self._explainer = MistakeExplainer(result.model_path)
         how = {
             "completed": "Training finished.",
             "early_stopped": "Training stopped early: the validation loss stopped improving.",

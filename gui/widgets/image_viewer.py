@@ -1,7 +1,7 @@
 """A zoomable view of the photo with the heat map as a layer above it.
 
-The heat map layer is an RGBA image whose alpha is the heat (see :mod:`engine.display`);
-painting it at the overlay opacity over the photo equals :func:`engine.overlay.blend`, so
+The heat map layer is an RGBA image whose alpha is the heat (see :mod:`engine.explain.display`);
+painting it at the overlay opacity over the photo equals :func:`engine.explain.overlay.blend`, so
 moving the opacity slider only repaints, it never recomputes pixels.
 """
 
@@ -19,7 +19,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
-from engine.display import ViewMode
+from engine.explain.display import ViewMode
 
 ZOOM_STEP = 1.25
 ZOOM_LIMITS = (0.02, 32.0)

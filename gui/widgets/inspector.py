@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.display import VIEW_MODES, ViewMode
-from engine.predictor import Explanation
+from engine.explain.display import VIEW_MODES, ViewMode
+from engine.runtime.classifier import Explanation
 from gui.explainer import CamView, ImageView
 from gui.widgets.image_viewer import ImageViewer
 from gui.widgets.topk_bars import TopKBars

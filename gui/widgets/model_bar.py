@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
-from engine.models import ARCHITECTURES
+from engine.models.registry import ARCHITECTURES
 
 OPEN_FILE = "\x00open"  # item data of "Open model file…"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
+from engine.inference.session import Activity
 from engine.jobs import format_duration
-from gui.jobs import Activity
 
 
 class ProgressPanel(QWidget):

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.batch import FileResult
+from engine.inference.batch import FileResult
 from gui.results_model import Role, RowState
 
 THUMB = 128

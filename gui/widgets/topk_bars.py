@@ -6,7 +6,7 @@ from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QAbstractButton, QButtonGroup, QVBoxLayout, QWidget
 
-from engine.predictor import Prediction
+from engine.runtime.classifier import Prediction
 
 BAR_HEIGHT = 26
 BAR_COLOUR = QColor("#90caf9")

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.batch import classify_files
 from engine.errors import Cancelled
-from engine.images import find_images
+from engine.imaging.walk import find_images
+from engine.inference.batch import classify_files
+from engine.inference.loader import load_classifier
 from engine.jobs import CancelToken, Progress
-from engine.loader import load_classifier
 from tests.conftest import photo
 
 
@@ -32,7 +32,7 @@ def test_broken_file_is_one_error_row_and_order_is_kept(classifier, image_folder
 
 
 def test_batch_results_match_one_by_one_predictions(classifier, image_folder: Path) -> None:  # type: ignore[no-untyped-def]
-    from engine.images import load_image
+    from engine.imaging.decode import load_image
 
     images = [p for p in find_images([image_folder])[0] if p.name != "broken.jpg"]
     streamed = list(classify_files(classifier, images, batch_size=3, decode_workers=2))

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine.cam import CamResult, GradCAM, class_activation_map, explain, heatmap_to_image
+from engine.explain.cam import CamResult, GradCAM, class_activation_map, explain, heatmap_to_image
 
 SIZE = 64  # generated images are SIZE x SIZE
 OBJ = 14  # objects are drawn in an OBJ x OBJ box
@@ -265,7 +265,7 @@ def test_class_activation_map_without_positive_evidence_is_zeros() -> None:
 
 
 def test_cam_module_does_not_import_torch() -> None:
-    code = "import sys, engine.cam; sys.exit('torch' in sys.modules)"
+    code = "import sys, engine.explain.cam; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

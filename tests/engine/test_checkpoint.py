@@ -6,11 +6,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from engine.checkpoint import ModelInfo, load_model_file, read_model_info, save_model_file
 from engine.errors import ModelLoadError
-from engine.loader import load_classifier
-from engine.models import build_model
-from engine.preprocess import PreprocessSpec
+from engine.imaging.preprocess import PreprocessSpec
+from engine.inference.loader import load_classifier
+from engine.models.model_file import ModelInfo, load_model_file, read_model_info, save_model_file
+from engine.models.registry import build_model
 
 
 def test_model_file_round_trips_weights_and_metadata(tmp_path: Path) -> None:

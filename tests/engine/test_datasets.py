@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.datasets import scan_dataset
 from engine.errors import DatasetError
-from engine.splits import fingerprint, split_dataset
+from engine.training.health import assess
+from engine.training.scan import scan_dataset
+from engine.training.splits import fingerprint, split_dataset
 from tests.engine.labeled_folders import make_labeled_folder, tree_bytes
 
 
@@ -30,7 +31,7 @@ def test_scan_finds_classes_counts_and_leaves_out_unreadable_files(data: Path) -
     assert scan.counts() == {"checks": 10, "horizontal": 10, "vertical": 10}
     assert [p.name for p, _ in scan.unreadable] == ["broken.png"]
     assert "corrupt" in scan.unreadable[0][1]
-    health = scan.health()
+    health = assess(scan)
     assert health.ok
     text = health.describe()
     assert "3 classes, 30 images" in text and "broken.png" in text
@@ -45,7 +46,7 @@ def test_duplicates_stay_together_and_conflicting_labels_are_reported(data: Path
     shutil.copy(original, data / "horizontal" / "copy_b.png")
     shutil.copy(data / "checks" / "checks_001.png", data / "vertical" / "mislabelled.png")
     scan = scan_dataset(data)
-    health = scan.health()
+    health = assess(scan)
     assert len(health.duplicate_groups) == 1 and len(health.duplicate_groups[0]) == 3
     assert len(health.conflicting) == 1
     assert any("label conflicts" in w for w in health.warnings)
@@ -86,7 +87,7 @@ def test_user_given_train_and_val_folders_are_used_and_leaks_reported(tmp_path: 
     assert split.source == "folders"
     assert {s.folder_split for s in split.train} == {"train"} and len(split.train) == 18
     assert {s.folder_split for s in split.val} == {"val"} and len(split.val) == 7
-    health = scan.health()
+    health = assess(scan)
     assert health.leaked and any("too optimistic" in w for w in health.warnings)
 
 
@@ -102,10 +103,10 @@ def test_grayscale_16_bit_and_rgba_images_are_described(tmp_path: Path) -> None:
     _write_dicom(root / "pneumonia" / "ct.dcm", (rng.random((30, 26)) * 4000).astype(np.uint16))
     scan = scan_dataset(root)
     assert scan.grayscale and scan.counts() == {"normal": 4, "pneumonia": 4}
-    modes = dict(scan.health().modes)
+    modes = dict(assess(scan).modes)
     assert sum(n for m, n in modes.items() if m.startswith("I")) == 6 and modes["RGBA"] == 1
     assert modes["DICOM 16-bit"] == 1
-    text = scan.health().describe()
+    text = assess(scan).describe()
     assert "16-bit grayscale" in text and "transparency" in text and "grayscale (no colour" in text
     assert "20x20 to 26x30 px" in text  # the DICOM's own size, from its header
 
@@ -145,7 +146,7 @@ def test_unusable_folders_get_specific_messages(
 
 def test_single_class_and_tiny_classes_block_training_with_what_to_add(tmp_path: Path) -> None:
     root = make_labeled_folder(tmp_path / "one", per_class=3, size=16, classes=("checks",))
-    health = scan_dataset(root).health()
+    health = assess(scan_dataset(root))
     assert not health.ok and "at least two" in health.errors[0]
     root = make_labeled_folder(tmp_path / "tiny", per_class=3, size=16)
     for extra in ("vertical_001.png", "vertical_002.png"):

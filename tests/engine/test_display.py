@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.display import heat_layers, load_display_image, render_view, save_view
-from engine.overlay import blend
+from engine.explain.display import heat_layers, load_display_image, render_view, save_view
+from engine.explain.overlay import blend
 from tests.conftest import photo
 
 

@@ -8,7 +8,7 @@ import sys
 
 def test_importing_the_engine_does_not_import_qt() -> None:
     code = (
-        "import sys, engine, engine.cli, engine.batch, engine.loader, engine.predictor;"
+        "import sys, engine, engine.cli, engine.inference.batch, engine.inference.loader, engine.runtime.classifier;"
         "bad = [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6', 'gui'))];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -9,14 +9,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.backends.onnx_backend import onnx_classifier
-from engine.checkpoint import ModelInfo, save_model_file
 from engine.cli import main
 from engine.errors import ExportError
-from engine.export import export_model, export_onnx
-from engine.loader import load_classifier, load_model_classifier
-from engine.parity import Tolerance, softmax
-from engine.predictor import Classifier
+from engine.inference.loader import load_classifier
+from engine.models.model_file import ModelInfo, save_model_file
+from engine.onnx.export import export_onnx
+from engine.onnx.parity import Tolerance, softmax
+from engine.onnx.pipeline import export_model
+from engine.runtime.backends.onnx_backend import onnx_classifier
+from engine.runtime.build import load_model_classifier
+from engine.runtime.classifier import Classifier
 from tests.conftest import photo
 
 
@@ -89,14 +91,14 @@ def test_disagreement_beyond_tolerance_is_refused_with_figures(
 def test_validation_split_checks_the_export(tmp_path: Path) -> None:
     import torch
 
-    from engine.models import build_model
-    from engine.preprocess import PreprocessSpec
+    from engine.imaging.preprocess import PreprocessSpec
+    from engine.models.registry import build_model
 
     data = tmp_path / "data"
     (data / "cats").mkdir(parents=True)
     for i in range(3):
         photo(90, 70, seed=i).save(data / "cats" / f"{i}.jpg")
-    # As engine.training_output records it: paths relative to the dataset root.
+    # As engine.training.outputs records it: paths relative to the dataset root.
     files = [
         {"path": "cats/0.jpg", "label": "cats", "split": "val", "sha256": ""},
         {"path": "cats/1.jpg", "label": "cats", "split": "train", "sha256": ""},
@@ -151,7 +153,7 @@ def test_onnx_backend_is_cached_and_reused(
 def test_a_failed_parity_check_is_remembered_and_auto_falls_back(
     tiny_model_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.onnx_cache import cache_key
+    from engine.onnx.cache import cache_key
 
     monkeypatch.setenv("RESLENS_CACHE_DIR", str(tmp_path))
     spec = load_model_classifier(tiny_model_file, device="cpu").preprocess
@@ -175,8 +177,8 @@ def test_cached_pretrained_model_runs_later_without_torch(
 
     import torch
 
-    from engine.models import build_model
-    from engine.weights import hub_cache_dir, weights_filename
+    from engine.models.registry import build_model
+    from engine.models.weights import hub_cache_dir, weights_filename
 
     hub_cache_dir().mkdir(parents=True)
     torch.manual_seed(0)

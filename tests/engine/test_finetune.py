@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.checkpoint import read_model_info
 from engine.errors import Cancelled, DatasetError, WeightsNotFoundError
-from engine.finetune import lr_factor, resolve_start, train
-from engine.images import load_image
+from engine.imaging.decode import load_image
+from engine.inference.loader import load_classifier
 from engine.jobs import CancelToken
-from engine.loader import load_classifier
-from engine.training_data import augment, epoch_order
-from engine.training_records import TrainConfig, TrainProgress, TrainResult
-from engine.training_state import state_path
+from engine.models.model_file import read_model_info
+from engine.training.data import augment, epoch_order
+from engine.training.recipe import lr_factor, resolve_start, train
+from engine.training.records import TrainConfig, TrainProgress, TrainResult
+from engine.training.state import state_path
 from tests.engine.labeled_folders import make_labeled_folder, tree_bytes
 
 # 32 px ResNet-18 from scratch: about a second per epoch on two cores.
@@ -133,8 +133,8 @@ def test_pretrained_weights_are_used_when_present_and_required_when_asked(
 ) -> None:
     import torch
 
-    from engine.models import build_model
-    from engine.weights import weights_filename
+    from engine.models.registry import build_model
+    from engine.models.weights import weights_filename
 
     with pytest.raises(WeightsNotFoundError, match=weights_filename("resnet18")):
         resolve_start(dataclasses.replace(CONFIG, pretrained=True))
@@ -159,8 +159,8 @@ def test_pretrained_weights_are_used_when_present_and_required_when_asked(
 
 
 def test_head_only_phase_freezes_the_body_and_its_batch_norm_statistics() -> None:
-    from engine.finetune import set_phase
-    from engine.models import build_model
+    from engine.models.registry import build_model
+    from engine.training.recipe import set_phase
 
     model = build_model("resnet18", num_classes=3)
     set_phase(model, "resnet18", head_only=True)

@@ -1,4 +1,4 @@
-"""Decoding and folder walking in engine.images, on generated files and pydicom's samples."""
+"""Decoding and folder walking in engine.imaging.decode, on generated files and pydicom's samples."""
 
 from __future__ import annotations
 
@@ -12,16 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from engine import images
 from engine.errors import ImageLoadError
-from engine.images import (
-    SUPPORTED_SUFFIXES,
-    find_images,
-    is_supported,
-    load_image,
-    read_pixels,
-    walk_images,
-)
+from engine.imaging import pixels
+from engine.imaging.decode import load_image
+from engine.imaging.walk import SUPPORTED_SUFFIXES, find_images, is_supported, walk_images
 
 
 def _gradient_rgb(width: int = 64, height: int = 48) -> np.ndarray:
@@ -267,9 +261,9 @@ def test_images_over_the_pixel_limit_are_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _save(tmp_path / "wide.png", Image.new("RGB", (4000, 3000)))
-    monkeypatch.setattr(images, "MAX_PIXELS", 5_000_000)
+    monkeypatch.setattr(pixels, "MAX_PIXELS", 5_000_000)
     assert _load_error(path) == "image is too large (12 megapixels; limit 5.0 megapixels)"
-    monkeypatch.setattr(images, "MAX_PIXELS", 200_000_000)
+    monkeypatch.setattr(pixels, "MAX_PIXELS", 200_000_000)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)  # Pillow's own bomb error
     assert _load_error(path) == "image is too large (12 megapixels; limit 2.0 megapixels)"
     monkeypatch.undo()
@@ -456,3 +450,7 @@ def test_walk_finds_extensionless_dicom_and_rejects_a_single_string(tmp_path: Pa
     assert skipped == [(tmp_path / "LICENSE", "unsupported file (no extension)")]
     with pytest.raises(TypeError, match="iterable"):
         list(walk_images(str(tmp_path)))  # type: ignore[arg-type]
+
+
+def read_pixels(path: Path) -> np.ndarray:
+    return np.asarray(load_image(path), dtype=np.uint8)

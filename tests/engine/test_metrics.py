@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.metrics import (
+from engine.training.metrics import (
     classification_metrics,
     confusion_matrix,
     expected_calibration_error,

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.backends.onnx_backend import OnnxBackend, onnx_classifier
 from engine.errors import ModelLoadError
-from engine.export import export_onnx
-from engine.predictor import Classifier, ModelSource
-from engine.preprocess import PreprocessSpec
+from engine.imaging.preprocess import PreprocessSpec
+from engine.onnx.export import export_onnx
+from engine.runtime.backends.onnx_backend import OnnxBackend, onnx_classifier
+from engine.runtime.classifier import Classifier, ModelSource
 from tests.conftest import photo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,8 +25,8 @@ def torch_model() -> Classifier:
     """A 4-class ResNet-18 at 224 px (7x7 maps) with varied batch-norm statistics."""
     import torch
 
-    from engine.backends.torch_backend import TorchBackend
-    from engine.models import build_model
+    from engine.models.registry import build_model
+    from engine.runtime.backends.torch_backend import TorchBackend
 
     torch.manual_seed(0)
     net = build_model("resnet18", num_classes=4)
@@ -94,7 +94,7 @@ def test_missing_cuda_libraries_fall_back_quietly_too(
 ) -> None:
     """A driver but no usable CUDA libraries: ONNX Runtime itself tries and fails to load its
     CUDA provider, which it normally reports with a screenful of errors."""
-    from engine.backends import onnx_backend
+    from engine.runtime.backends import onnx_backend
 
     if OnnxBackend(model_path, device="auto").device.startswith("cuda"):
         pytest.skip("this machine has a working CUDA provider")
@@ -121,8 +121,8 @@ def test_classifying_an_onnx_model_never_imports_torch(model_path: Path, tmp_pat
     code = f"""
 import sys
 from engine.cli import main
-from engine.images import load_image
-from engine.loader import load_classifier
+from engine.imaging.decode import load_image
+from engine.inference.loader import load_classifier
 clf = load_classifier({str(model_path)!r}, device="auto")
 clf.predict([load_image({str(image)!r})])
 clf.explain(load_image({str(image)!r}))

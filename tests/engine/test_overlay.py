@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from engine.errors import EngineError
-from engine.overlay import COLORMAPS, blend, colormap, heatmap_image, save_png
+from engine.explain.overlay import COLORMAPS, blend, colormap, heatmap_image, save_png
 
 
 @pytest.fixture

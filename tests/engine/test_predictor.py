@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.loader import load_classifier
-from engine.predictor import softmax, top_k
+from engine.inference.loader import load_classifier
+from engine.runtime.classifier import softmax, top_k
 from tests.conftest import photo
 
 
@@ -50,8 +50,8 @@ def test_explain_returns_map_in_original_geometry(tiny_model_file) -> None:  # t
 
 
 def test_explain_on_the_batch_decode_matches_folder_results(tiny_model_file, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from engine.batch import classify_files
-    from engine.images import load_image
+    from engine.imaging.decode import load_image
+    from engine.inference.batch import classify_files
 
     classifier = load_classifier(tiny_model_file, device="cpu")
     path = tmp_path / "big.jpg"

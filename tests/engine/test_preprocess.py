@@ -5,7 +5,7 @@ import pytest
 import torch
 from torchvision.transforms import v2 as T
 
-from engine.preprocess import PreprocessSpec
+from engine.imaging.preprocess import PreprocessSpec
 from tests.conftest import photo
 
 

@@ -10,15 +10,15 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.backends.onnx_backend import onnx_classifier
-from engine.checkpoint import ModelInfo, save_model_file
 from engine.cli import main
 from engine.errors import ExportError
-from engine.export import export_verified
-from engine.loader import load_model_classifier
-from engine.predictor import Classifier
-from engine.preprocess import PreprocessSpec
-from engine.quantize import quantize_int8
+from engine.imaging.preprocess import PreprocessSpec
+from engine.models.model_file import ModelInfo, save_model_file
+from engine.onnx.export import export_verified
+from engine.onnx.quantize import quantize_int8
+from engine.runtime.backends.onnx_backend import onnx_classifier
+from engine.runtime.build import load_model_classifier
+from engine.runtime.classifier import Classifier
 
 SIZE, OBJ = 32, 10  # image side; the shape's box
 CLASSES = ("square", "disc", "cross")
@@ -56,7 +56,7 @@ def _shapes(count: int, seed: int) -> tuple[list[Image.Image], np.ndarray]:
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ResNet-18 trained for a few seconds to tell the shapes apart, as a .reslens file."""
-    from engine.models import build_model
+    from engine.models.registry import build_model
 
     spec = PreprocessSpec(resize=SIZE, crop=SIZE)
     images, labels = _shapes(256, seed=0)
@@ -120,9 +120,9 @@ def test_int8_model_still_draws_heat_maps(int8_path: Path) -> None:
 
 def test_int8_heat_maps_follow_the_fp32_ones(tmp_path: Path) -> None:
     """At 160 px (5x5 maps), dequantized features give nearly the same class maps."""
-    from engine.backends.torch_backend import TorchBackend
-    from engine.models import build_model
-    from engine.predictor import ModelSource
+    from engine.models.registry import build_model
+    from engine.runtime.backends.torch_backend import TorchBackend
+    from engine.runtime.classifier import ModelSource
     from tests.conftest import photo
 
     torch.manual_seed(0)

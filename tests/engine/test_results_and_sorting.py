@@ -4,10 +4,10 @@ import csv
 import json
 from pathlib import Path
 
-from engine.batch import FileResult
-from engine.predictor import Prediction
-from engine.results import neutralise_cell, write_results
-from engine.sorting import UNCERTAIN, execute_sort, folder_name, plan_sort
+from engine.inference.batch import FileResult
+from engine.inference.results import neutralise_cell, write_results
+from engine.inference.sorting import UNCERTAIN, execute_sort, folder_name, plan_sort
+from engine.runtime.classifier import Prediction
 
 
 def _result(path: Path, label: str, prob: float) -> FileResult:

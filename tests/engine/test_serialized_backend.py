@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.backends.serialized import FairLock, SerializedBackend, shared
-from engine.loader import load_classifier
+from engine.inference.loader import load_classifier
+from engine.runtime.backends.serialized import FairLock, SerializedBackend, shared
 from tests.conftest import photo
 
 

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.batch import classify_files
 from engine.errors import Cancelled
+from engine.inference.batch import classify_files
+from engine.inference.chunks import ResultChunk, classify_in_chunks
+from engine.inference.loader import load_classifier
 from engine.jobs import CancelToken
-from engine.loader import load_classifier
-from engine.streaming import ResultChunk, classify_in_chunks
 from tests.conftest import photo
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.errors import ImageLoadError
-from engine.thumbnails import LruCache, make_thumbnail
+from engine.imaging.thumbnails import LruCache, make_thumbnail
 from tests.conftest import photo
 
 

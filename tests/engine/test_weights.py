@@ -7,9 +7,9 @@ import torch
 from safetensors.torch import save_file
 
 from engine.errors import ModelLoadError, WeightsNotFoundError
-from engine.loader import load_classifier
-from engine.models import build_model
-from engine.weights import hub_cache_dir, load_state_dict, resolve_weights, weights_filename
+from engine.inference.loader import load_classifier
+from engine.models.registry import build_model
+from engine.models.weights import hub_cache_dir, load_state_dict, resolve_weights, weights_filename
 
 
 def test_offline_without_weights_names_the_file_and_folder(torch_home: Path) -> None:
@@ -70,7 +70,7 @@ def test_pickled_code_is_never_executed(tmp_path: Path) -> None:
 def test_static_weights_urls_and_cache_dir_agree_with_torchvision(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from engine.models import ARCHITECTURES, pretrained_weights
+    from engine.models.registry import ARCHITECTURES, pretrained_weights
 
     for arch in ARCHITECTURES:
         assert ARCHITECTURES[arch].weights_url == pretrained_weights(arch).url

@@ -29,7 +29,7 @@ def offline_window(qtbot, settings: Settings, prompts: ScriptedPrompts):  # type
 def resnet18_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
-    from engine.models import build_model
+    from engine.models.registry import build_model
 
     path = tmp_path_factory.mktemp("weights") / "my-resnet18.pth"
     torch.save(build_model("resnet18").state_dict(), path)
@@ -135,8 +135,8 @@ def test_an_onnx_model_file_classifies_and_explains(
     image_folder: Path,
     tmp_path: Path,
 ) -> None:
-    from engine.export import export_verified
-    from engine.loader import load_classifier
+    from engine.inference.loader import load_classifier
+    from engine.onnx.export import export_verified
 
     data, _ = export_verified(load_classifier(tiny_model_file, device="cpu"))
     onnx_file = tmp_path / "tiny.onnx"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData, Qt, QUrl
 
-from engine.batch import FileResult
 from engine.errors import WeightsNotFoundError
-from engine.predictor import Prediction
+from engine.inference.batch import FileResult
+from engine.runtime.classifier import Prediction
 from gui.dialogs.about import AboutDialog
 from gui.dialogs.missing_weights import MissingWeightsDialog
 from gui.dialogs.sort_copies import SortCopiesDialog
@@ -154,9 +154,9 @@ def test_long_sessions_survive_pyside_reference_count_bug() -> None:
 
 
 def test_batches_shrink_for_heavy_networks_so_cancel_stays_quick() -> None:
-    from engine.predictor import Classifier, ModelSource
-    from engine.preprocess import PreprocessSpec
-    from gui.jobs import batch_size_for
+    from engine.imaging.preprocess import PreprocessSpec
+    from engine.inference.session import batch_size_for
+    from engine.runtime.classifier import Classifier, ModelSource
 
     class Device:
         name = "stub"
