@@ -312,6 +312,7 @@ class OnnxBackend:
         if LOGITS not in outputs:
             raise ModelLoadError(f"{self.label} has no '{LOGITS}' output.")
         self.has_features = FEATURES in outputs
+        self.precision = "int8" if self.info.quantization else "fp32"
         self._cam_weight: np.ndarray | None = None
 
     @property
@@ -343,9 +344,7 @@ class OnnxBackend:
         logits, features = self.logits_and_features(batch)
         index = int(np.argmax(logits[0])) if class_index is None else class_index
         heatmap = class_activation_map(features[0], self.cam_weight(), index)
-        shifted = logits[0].astype(np.float64) - logits[0].max()
-        probs = (np.exp(shifted) / np.exp(shifted).sum()).astype(np.float32)
-        return CamResult(heatmap, index, float(logits[0, index]), probs)
+        return CamResult(heatmap, index, float(logits[0, index]), logits[0])
 
     def cam_weight(self) -> np.ndarray:
         """float32 (num_classes, C) classifier weight, read once from the graph's initializers."""
