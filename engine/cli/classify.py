@@ -79,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
     check_options(args)
     images, extra = gather_inputs(args)
     top_k = capped_top_k(args)
-    source = make_source(args, top_k)
     from engine.inference.identity import model_identity
 
+    # What an earlier run left (and whether its model is this one) is known before loading.
     identity = model_identity(args.model, weights=args.weights, top_k=top_k)
     job = ClassifyJob(images, identity=identity, extra=extra, out=args.out, resume=args.resume)
     if args.resume and job.plan.kept:
@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
             f"resuming: {len(job.plan.kept)} files already done, {len(job.todo)} to classify",
             file=sys.stderr,
         )
+    source = make_source(args, top_k)
     collected: list[FileResult] = []
     failed = _run_job(job, source, args, collected)
     if failed is None:

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.errors import ModelLoadError
 from engine.models.model_file import MODEL_SUFFIX, read_model_info
 from engine.models.registry import get_architecture
 from engine.models.weights import weights_filename
@@ -49,6 +50,8 @@ def model_identity(model: str | Path, *, weights: str | Path | None, top_k: int)
     """
     if is_model_file(model):
         path = Path(model)
+        if not path.is_file():
+            raise ModelLoadError(f"Model file not found: {path}")
         return ModelIdentity(
             path.name, f"sha256:{file_digest(path)}", top_k, _file_preprocess(path)
         )
