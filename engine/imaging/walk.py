@@ -24,6 +24,9 @@ _JUNK_NAMES = frozenset({"thumbs.db", "ehthumbs.db", "desktop.ini", "__macosx",
                          "$recycle.bin", "system volume information"})  # fmt: skip
 
 SkipCallback = Callable[[Path, str], None]
+DuplicateCallback = Callable[[Path, Path], Path]
+"""(path the file is listed as, another path to it) -> the path that lists it from now on."""
+SAME_FILE_AS = "same file as"
 
 
 def is_supported(path: Path) -> bool:
@@ -56,8 +59,9 @@ def walk_images(
 
     Given paths are visited in the given order; folders recursively, each folder's entries
     sorted by name case-insensitively, then by name. Yielded paths are built from the given
-    ones, not resolved. A file reached twice (de-duplicated by resolved path) or a real
-    folder reached twice (so symlink loops end) is passed over. So are hidden entries inside
+    ones, not resolved. A file reached again by another path (de-duplicated by resolved path)
+    is skipped as "same file as …" (the same path named twice, silently); a real folder
+    reached twice (so symlink loops end) is passed over. So are hidden entries inside
     folders (leading ``.``, covering ``.DS_Store`` and ``._*``; the Windows hidden flag) and
     OS junk (``Thumbs.db``, ``desktop.ini``, ``__MACOSX``). Pipes, sockets and devices are
     never opened. ``on_skip(path, reason)`` hears of everything else left out: unsupported
@@ -67,20 +71,54 @@ def walk_images(
     Raises:
         TypeError: ``paths`` is a single str or Path rather than an iterable of them.
     """
-    if isinstance(paths, (str, Path)):
-        raise TypeError("walk_images() takes an iterable of paths; wrap a single path in a list")
-    walker = _Walker(on_skip or _log_skip)
-    for raw in paths:
+    report = on_skip or _log_skip
+
+    def on_duplicate(kept: Path, other: Path) -> Path:
+        report(other, f"{SAME_FILE_AS} {kept}")
+        return kept
+
+    walker = _Walker(report, on_duplicate)
+    for raw in _paths(paths):
         yield from walker.visit(Path(raw))
 
 
 def find_images(
     paths: Iterable[str | Path],
 ) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Collect :func:`walk_images` into ``(images, skipped)``, skipped as (path, reason)."""
+    """Collect :func:`walk_images` into ``(images, skipped)``, skipped as (path, reason).
+
+    Two paths that reach the same file (a link and its target): the file is listed once, under
+    its real path when that is among them, and the other path is skipped as "same file as …".
+    """
     skipped: list[tuple[Path, str]] = []
-    images = list(walk_images(paths, on_skip=lambda path, reason: skipped.append((path, reason))))
+    images: list[Path] = []
+    where: dict[Path, int] = {}  # yielded path -> its index in images
+
+    def on_duplicate(kept: Path, other: Path) -> Path:
+        if _is_real(other) and not _is_real(kept):
+            images[where[kept]] = other
+            where[other] = where.pop(kept)
+            kept, other = other, kept
+        skipped.append((other, f"{SAME_FILE_AS} {kept}"))
+        return kept
+
+    walker = _Walker(lambda path, reason: skipped.append((path, reason)), on_duplicate)
+    for raw in _paths(paths):
+        for path in walker.visit(Path(raw)):
+            where[path] = len(images)
+            images.append(path)
     return images, skipped
+
+
+def _paths(paths: Iterable[str | Path]) -> Iterable[str | Path]:
+    if isinstance(paths, (str, Path)):
+        raise TypeError("walk_images() takes an iterable of paths; wrap a single path in a list")
+    return paths
+
+
+def _is_real(path: Path) -> bool:
+    """Whether ``path`` names a file itself rather than through a link (of it or a folder)."""
+    return os.path.normcase(os.path.abspath(path)) == os.path.normcase(os.path.realpath(path))
 
 
 def os_reason(exc: OSError) -> str:
@@ -112,9 +150,10 @@ def _is_junk(entry: os.DirEntry[str], st: os.stat_result) -> bool:
 class _Walker:
     """The state of one :func:`walk_images` call: what has been seen, whom to tell."""
 
-    def __init__(self, on_skip: SkipCallback) -> None:
+    def __init__(self, on_skip: SkipCallback, on_duplicate: DuplicateCallback) -> None:
         self._on_skip = on_skip
-        self._seen_files: set[str] = set()
+        self._on_duplicate = on_duplicate
+        self._seen_files: dict[str, Path | None] = {}  # real path key -> the path listing it
         self._seen_dirs: set[str] = set()
 
     def visit(self, path: Path) -> Iterator[Path]:
@@ -137,11 +176,15 @@ class _Walker:
     def _file(self, path: Path, mode: int, real: str) -> Iterator[Path]:
         key = os.path.normcase(real)
         if key in self._seen_files:
+            first = self._seen_files[key]
+            if first is not None and first != path:
+                self._seen_files[key] = self._on_duplicate(first, path)
             return
-        self._seen_files.add(key)
+        self._seen_files[key] = None  # seen, not listed (unless it is an image, below)
         if not stat.S_ISREG(mode):
             self._on_skip(path, "not a regular file (a pipe, socket or device)")
         elif is_supported(path):
+            self._seen_files[key] = path
             yield path
         else:
             self._on_skip(path, _unsupported_reason(path))

@@ -1,13 +1,16 @@
 """Sort COPIES of classified images into one folder per class.
 
 The user's files are only read: each is copied to ``<dest>/<label>/`` (or ``_uncertain/`` below
-a confidence threshold). An existing file is never overwritten: a clash gets a " (2)" suffix.
-Plan first (so a GUI can say how many files go where), then copy.
+a confidence threshold). An existing file is never overwritten: a clash gets a " (2)" suffix,
+unless the file there has the same content, which counts as already copied; so sorting again
+into the same folder (an interrupted run, a resumed one) makes no duplicates. Plan first (so a
+GUI can say how many files go where), then copy.
 """
 
 from __future__ import annotations
 
 import contextlib
+import filecmp
 import os
 import re
 import shutil
@@ -74,6 +77,7 @@ class SortPlan:
 class SortReport:
     copied: tuple[Path, ...]
     failed: tuple[tuple[Path, str], ...] = field(default_factory=tuple)
+    already_there: tuple[Path, ...] = ()  # identical copies found in place, not copied again
 
 
 def plan_sort(
@@ -101,19 +105,40 @@ def execute_sort(
     cancel: CancelToken | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> SortReport:
-    """Copy each planned file; a file that cannot be copied is reported, the rest go on."""
+    """Copy each planned file; a file that cannot be copied is reported, the rest go on.
+
+    A file whose identical copy is already in its folder (under its name or a " (n)" one) is
+    not copied again: it is listed in ``already_there``.
+    """
     copied: list[Path] = []
+    there: list[Path] = []
     failed: list[tuple[Path, str]] = []
     for done, (source, folder) in enumerate(plan.copies, start=1):
         if cancel is not None:
             cancel.raise_if_cancelled("Sorting")
         try:
-            copied.append(copy_without_overwrite(source, plan.destination / folder))
+            target = plan.destination / folder
+            existing = identical_copy(source, target)
+            if existing is not None:
+                there.append(existing)
+            else:
+                copied.append(copy_without_overwrite(source, target))
         except OSError as exc:
             failed.append((source, exc.strerror or str(exc)))
         if on_progress is not None:
             on_progress(done, len(plan.copies))
-    return SortReport(tuple(copied), tuple(failed))
+    return SortReport(tuple(copied), tuple(failed), tuple(there))
+
+
+def identical_copy(source: Path, folder: Path) -> Path | None:
+    """The file in ``folder`` named like ``source`` (or with a " (n)" suffix) whose bytes
+    are those of ``source``, if there is one."""
+    for candidate in _candidates(folder, source.name):
+        if not candidate.exists():
+            return None
+        if candidate.is_file() and filecmp.cmp(source, candidate, shallow=False):
+            return candidate
+    return None  # unreachable: _candidates is endless and ends at the first free name
 
 
 def copy_without_overwrite(source: Path, folder: Path) -> Path:

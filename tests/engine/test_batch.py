@@ -32,14 +32,21 @@ def test_broken_file_is_one_error_row_and_order_is_kept(classifier, image_folder
 
 
 def test_batch_results_match_one_by_one_predictions(classifier, image_folder: Path) -> None:  # type: ignore[no-untyped-def]
+    """Batching, parallel decoding and reordering change nothing: every class's probability
+    of every image equals the image classified alone (decoded the way the batch decodes)."""
     from engine.imaging.decode import load_image
 
     images = [p for p in find_images([image_folder])[0] if p.name != "broken.jpg"]
-    streamed = list(classify_files(classifier, images, batch_size=3, decode_workers=2))
+    streamed = list(classify_files(classifier, images, top_k=3, batch_size=3, decode_workers=2))
+    assert [r.path for r in streamed] == images
+    resize = classifier.preprocess.resize
     for result in streamed:
-        single = classifier.predict([load_image(result.path)])[0]
+        single = classifier.predict([load_image(result.path, min_side=resize)], top_k=3)[0]
         assert result.prediction is not None
-        assert result.prediction.index == single.index
+        assert result.prediction.indices == single.indices
+        assert result.prediction.probs == pytest.approx(single.probs, abs=1e-5)
+    # The images differ, so a mix-up of rows would show in the probabilities.
+    assert len({r.prediction.probs for r in streamed if r.prediction}) == len(images)
 
 
 def test_cancel_stops_the_stream(classifier, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -75,3 +75,54 @@ def test_labels_become_safe_folder_names() -> None:
     assert folder_name("a/b: c?") == "a_b_ c_"
     assert folder_name("..") == "_unnamed"
     assert folder_name("tabby, tabby cat") == "tabby, tabby cat"
+
+
+def test_sorting_again_into_the_same_folder_copies_nothing_twice(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    (src / "x.jpg").write_bytes(b"first")
+    (src / "sub" / "x.jpg").write_bytes(b"second")
+    results = [_result(src / "x.jpg", "cat", 0.9), _result(src / "sub" / "x.jpg", "cat", 0.8)]
+    dest = tmp_path / "out"
+    first = execute_sort(plan_sort(results, dest))
+    assert len(first.copied) == 2 and not first.already_there
+    again = execute_sort(plan_sort(results, dest))  # a resumed or repeated run
+    assert not again.copied and sorted(p.name for p in again.already_there) == [
+        "x (2).jpg",
+        "x.jpg",
+    ]
+    assert sorted(p.read_bytes() for p in (dest / "cat").iterdir()) == [b"first", b"second"]
+    (src / "x.jpg").write_bytes(b"edited since")  # same name, new content: a new copy
+    third = execute_sort(plan_sort(results[:1], dest))
+    assert [p.name for p in third.copied] == ["x (3).jpg"]
+
+
+def test_streamed_rows_survive_a_cut_and_assemble_in_order(tmp_path: Path) -> None:
+    from engine.inference.stream import ResultsStream, codec_for, read_stored
+
+    rows = [_result(tmp_path / f"{n}.jpg", "=cmd", 0.6) for n in "abc"]
+    rows.append(FileResult(tmp_path / "d.jpg", error="=broken"))
+    for suffix in (".csv", ".jsonl", ".json"):
+        out = tmp_path / f"r{suffix}"
+        stream = ResultsStream(out, top_k=2, model="m1")
+        stream.open()
+        for i, row in enumerate(rows):
+            stream.write(row, (100 + i, 1.5 + i))
+        stream.close()  # as after Ctrl-C: the partial file stays
+        with stream.partial.open("a", encoding="utf-8") as handle:
+            handle.write('"half a row')  # as after a power cut
+        back = read_stored(stream.partial, codec_for(out, 2), {"=cmd": 0, "other": 1})
+        assert [r.result for r in back] == rows
+        assert [r.stamp for r in back] == [(100 + i, 1.5 + i) for i in range(4)]
+        assert {r.model for r in back} == {"m1"}
+        stream.open(back[2:])  # resume: keep the rows of c and d, add a and b again
+        stream.write(rows[0], (100, 1.5))
+        stream.write(rows[1], (101, 2.5))
+        stream.finish([str(r.path) for r in rows])
+        assert not stream.partial.exists()
+        final = read_stored(out, codec_for(out, 2), {"=cmd": 0, "other": 1})
+        assert [r.result for r in final] == rows, suffix
+    with (tmp_path / "r.csv").open(newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    assert table[0]["label_1"] == "'=cmd" and table[3]["error"] == "'=broken"
+    assert json.loads((tmp_path / "r.json").read_text())[1]["mtime"] == 2.5
