@@ -73,14 +73,14 @@ def load_classifier(
         from engine.inference.tuned import load_tuned
 
         return load_tuned(
-            model, weights=weights, device=_tuning_device(device), allow_int8=allow_int8, **load
+            model, weights=weights, device=tuning_device(device), allow_int8=allow_int8, **load
         )[0]
     if chosen == "onnx" and not onnx_file:
         return load_onnx_classifier(model, weights=weights, device=device, **load)
     return load_torch_classifier(model, weights=weights, device=device, **load)
 
 
-def _tuning_device(device: str) -> str:
+def tuning_device(device: str) -> str:
     """ "auto" -> "cpu" without importing torch when the driver reports no NVIDIA GPU."""
     from engine.runtime.machine import nvidia_gpus
 

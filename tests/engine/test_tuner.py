@@ -148,3 +148,19 @@ def test_asking_for_onnx_without_onnx_runtime_says_so() -> None:
         choose_backend("onnx", weights=None, onnxruntime="ONNX Runtime cannot be imported (x)")
     assert choose_backend("auto", weights="none", onnxruntime=None) == "torch"
     assert choose_backend("auto", weights=None, onnxruntime=None) == "tuned"
+
+
+def test_doctor_prints_the_table_for_this_machine(
+    tiny_model_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.cli import main
+
+    assert main(["doctor", "--model", str(tiny_model_file), "--device", "cpu", "--fast"]) == 0
+    out = capsys.readouterr().out
+    assert this_machine().describe() in out
+    assert "tiny.reslens on cpu" in out
+    for name in (REFERENCE, BASELINE, "onnxruntime int8"):
+        assert name in out
+    assert "USED" in out and "used: " in out
+    _, tuning = load_tuned(tiny_model_file, allow_int8=True)
+    assert f"used: {tuning.winner} ({tuning.reason})" in out
