@@ -83,12 +83,12 @@ def test_an_impossible_tolerance_refuses_all_but_the_reference(tiny_model_file: 
     found = cached_model(tiny_model_file)
     build = lambda: load_classifier(tiny_model_file, device="cpu")  # noqa: E731
     strict = Tolerance(max_prob_diff=0.0, min_top1_agreement=1.0)
-    machine = replace(this_machine(), flags=AMX)
+    machine = replace(this_machine(), flags=AVX2)
     tuning = tuned.tune(
         found, build, device="cpu", machine=machine, allow_int8=False, tolerance=strict
     )
     refused = [t for t in tuning.trials if not t.verified]
-    assert {t.name for t in refused} == {BASELINE, "torch bf16"}
+    assert {t.name for t in refused} == {BASELINE}
     assert all("probabilities differ by up to" in t.refused for t in refused)
     assert tuning.winner == REFERENCE
 
@@ -102,11 +102,10 @@ def test_the_tuning_is_cached_reused_and_redone_on_another_machine(
     second, again = load_tuned(tiny_model_file)
     assert again == tuning and path.stat().st_mtime_ns == stamp
     assert second.describe() == first.describe()
-    moved = Machine("another CPU", AMX, 8)
+    moved = Machine("another CPU", AVX2, 8)
     assert read_tuning(path, moved) is None
     _, retuned = load_tuned(tiny_model_file, machine=moved)
     assert retuned.machine_key == moved.key() != tuning.machine_key
-    assert "torch bf16" in [t.name for t in retuned.trials]
     assert read_tuning(path, moved) == retuned
 
 
