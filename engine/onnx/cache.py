@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata as md
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from engine.errors import ExportError, ModelLoadError
 from engine.imaging.preprocess import PreprocessSpec
 from engine.models.registry import get_architecture
 from engine.runtime.backends.onnx_backend import OnnxBackend
+from engine.versions import version_or_unknown
 
 if TYPE_CHECKING:
     from engine.jobs import CancelToken
@@ -126,7 +126,7 @@ def cached_model(
     )
     # Pretrained weights use torchvision's transforms for the architecture, named here by
     # torchvision's version so that computing the key needs no torch.
-    transforms = f"torchvision {md.version('torchvision')} default transforms"
+    transforms = f"torchvision {version_or_unknown('torchvision')} default transforms"
     described = f"ImageNet ({found.origin}: {found.path})"
     source = ModelSource(spec.display_name, spec.name, described, True)
     return CachedModel(found.path, spec.name, transforms, source, cache_dir())

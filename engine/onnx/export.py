@@ -16,7 +16,6 @@ this uses the TorchScript exporter (``dynamo=False``) at its highest opset, 20.
 from __future__ import annotations
 
 import copy
-import importlib.metadata as md
 import io
 import logging
 import time
@@ -47,6 +46,7 @@ from engine.runtime.backends.onnx_backend import (
     OnnxModelInfo,
     set_metadata,
 )
+from engine.versions import version_or_unknown
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -86,7 +86,7 @@ class ExportResult:
 
 def exporter_version() -> str:
     """Identifies what produces the graph (changes invalidate cached exports); no torch import."""
-    return f"reslens-export-{EXPORT_REVISION}/torch-{md.version('torch')}/opset-{OPSET}"
+    return f"reslens-export-{EXPORT_REVISION}/torch-{version_or_unknown('torch')}/opset-{OPSET}"
 
 
 def torch_parts(classifier: Classifier) -> tuple[nn.Module, Architecture]:

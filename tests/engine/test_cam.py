@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -18,14 +17,7 @@ OBJ = 14  # objects are drawn in an OBJ x OBJ box
 NUM_CLASSES = 3  # 0: filled square, 1: disc, 2: cross
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """These ops are tiny: a second thread barely helps, and when another process holds a
-    core, torch's spinning thread barrier made training ~8x slower (measured 3 s -> 26 s)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _shape_mask(kind: int) -> np.ndarray:

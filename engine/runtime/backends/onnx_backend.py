@@ -31,6 +31,7 @@ import numpy as np
 
 from engine.errors import ModelLoadError
 from engine.imaging.preprocess import PreprocessSpec
+from engine.versions import version_or_unknown
 
 if TYPE_CHECKING:
     from engine.explain.cam import CamResult
@@ -128,20 +129,11 @@ def set_metadata(proto: Any, info: OnnxModelInfo) -> None:
     for key, value in info.to_metadata().items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    proto.producer_name, proto.producer_version = "ResLens", _reslens_version()
+    proto.producer_name, proto.producer_version = "ResLens", version_or_unknown("reslens")
     proto.doc_string = (
         f"ResLens {info.arch} classifier, {len(info.class_names)} classes; "
         f"input: {info.preprocess.describe()}"
     )
-
-
-def _reslens_version() -> str:
-    import importlib.metadata as md
-
-    try:
-        return md.version("reslens")
-    except md.PackageNotFoundError:
-        return "unknown"
 
 
 @functools.cache
