@@ -19,6 +19,7 @@ def test_without_cuda_it_says_so_and_measures_nothing(capsys: pytest.CaptureFixt
     assert "images/s" not in out
 
 
+@pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWarning")
 def test_gpu_decode_path_classifies_generated_jpegs_on_the_cpu(tmp_path: Path) -> None:
     """The decode_jpeg path of the pipeline section, run with device="cpu"."""
     sizes = gpu_check.SMOKE
