@@ -79,6 +79,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (best kept)")
     parser.add_argument("--iters-1", type=int, default=10, help="timed batches of 1 per round")
     parser.add_argument("--iters-32", type=int, default=1, help="timed batches of 32 per round")
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="also time torch bf16 autocast on a CPU without AMX/AVX512-BF16 (emulated, slow)",
+    )
     args = parser.parse_args()
 
     import importlib.metadata as md
@@ -103,10 +108,21 @@ def main() -> None:
     int8, _ = quantize_int8(fp32, None, calibration=calibration, tolerance=None)
     quantize_s = time.perf_counter() - start
 
+    from engine.runtime.backends.torch_backend import TorchBackend
+    from engine.runtime.machine import bf16_support, this_machine
+    from engine.runtime.precision import Precision
+
     threads = default_threads()
     rows: list[tuple[str, int, Callable[[np.ndarray], object]]] = [
         ("torch eager, channels_last", torch.get_num_threads(), classifier.backend.logits)
     ]
+    feature = bf16_support(this_machine().flags)
+    if feature or args.bf16:
+        bf16 = Precision("cpu", "bfloat16", "bench")
+        net = classifier.backend
+        label = f"torch bf16 autocast ({feature or 'emulated'})"
+        run = TorchBackend(net.model, net.cam_layer, device="cpu", autocast=bf16).logits
+        rows.append((label, torch.get_num_threads(), run))
     for label, data in (("ONNX Runtime fp32", fp32), ("ONNX Runtime INT8 (QDQ)", int8)):
         for n in sorted({1, threads}):
             rows.append((label, n, OnnxBackend(data, device="cpu", threads=n).logits))
@@ -124,10 +140,10 @@ def main() -> None:
         f"{cpu_name()}, {os.cpu_count()} cores; torch {md.version('torch')}, "
         f"onnxruntime {import_onnxruntime().__version__}, Python {platform.python_version()}\n"
     )
-    print(f"| {'backend':<28} | threads | batch 1 img/s | batch 32 img/s |")
-    print(f"|{'-' * 30}|---------|---------------|----------------|")
+    print(f"| {'backend':<36} | threads | batch 1 img/s | batch 32 img/s |")
+    print(f"|{'-' * 38}|---------|---------------|----------------|")
     for label, n, one, many in table:
-        print(f"| {label:<28} | {n:>7} | {one:>13.1f} | {many:>14.1f} |")
+        print(f"| {label:<36} | {n:>7} | {one:>13.1f} | {many:>14.1f} |")
     print(
         f"\nexport to ONNX + parity check on {parity.images} images: {export_s:.1f} s "
         f"(max probability difference {parity.max_prob_diff:.1e})"

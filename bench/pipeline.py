@@ -84,6 +84,26 @@ def model_alone(arch: str, int8_path: Path, rounds: int = 2) -> dict[str, float]
     return best
 
 
+def decode_seconds(paths: list[Path], resize: int = 256, crop: int = 224) -> float:
+    """Seconds of one core to decode (draft mode) and preprocess one photo, as classify does."""
+    from engine.imaging.decode import load_image
+    from engine.imaging.preprocess import PreprocessSpec
+
+    spec = PreprocessSpec(resize=resize, crop=crop)
+    sample = paths[: min(12, len(paths))]
+    spec.to_array(load_image(sample[0], min_side=resize))  # warm-up
+    start = time.perf_counter()
+    for path in sample:
+        spec.to_array(load_image(path, min_side=resize))
+    return (time.perf_counter() - start) / len(sample)
+
+
+def bound(decode_s: float, model_rate: float, model_threads: int, cores: int) -> float:
+    """images/s when decoding and the model share ``cores``: each image costs ``decode_s`` of
+    one core plus ``model_threads / model_rate`` core-seconds of inference."""
+    return cores / (decode_s + model_threads / model_rate)
+
+
 def run_process(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     """Run ``cmd``; return (wall seconds, peak RSS in MB, exit code)."""
     start = time.perf_counter()
@@ -123,7 +143,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="reslens-bench-"))
     torch_home = work / "torch_home"
     plant_weights(torch_home, args.arch)
-    env = {**os.environ, "TORCH_HOME": str(torch_home), "RESLENS_CACHE_DIR": str(work / "cache")}
+    env = {
+        **os.environ,
+        "TORCH_HOME": str(torch_home),
+        "RESLENS_CACHE_DIR": str(work / "cache"),
+        "PYTHONPATH": str(ROOT),  # this checkout, whatever the installed reslens points at
+    }
     os.environ.update(env)
     reslens = str(Path(sys.executable).with_name("reslens"))
     out = str(work / "results.csv")
@@ -136,7 +161,7 @@ def main() -> None:
         rows.append((name, format(value, fmt)))
 
     wall, _, _ = run_process([*classify, str(paths[0])], env)
-    add("first classify, 1 image (exports + verifies ONNX once) s", wall)
+    add("first classify, 1 image (exports, verifies and tunes once) s", wall)
     wall, _, _ = run_process([*classify, str(paths[0])], env)
     add("classify, 1 image, warm (weights + ONNX cached) s", wall)
     start = time.perf_counter()
@@ -145,7 +170,7 @@ def main() -> None:
 
     rates: dict[str, float] = {}
     for name, extra in (
-        ("default (auto: ONNX Runtime fp32)", []),
+        ("default (auto: tuned backend)", []),
         ("--backend torch", ["--backend", "torch"]),
         ("--model int8.onnx", ["--model", str(int8)]),
     ):
@@ -160,7 +185,7 @@ def main() -> None:
     if naive:
         add("naive tutorial loop, img/s", naive)
     pairs = (
-        ("default (auto: ONNX Runtime fp32)", "ONNX Runtime fp32"),
+        ("default (auto: tuned backend)", "ONNX Runtime fp32"),
         ("--backend torch", "torch eager"),
         ("--model int8.onnx", "ONNX Runtime INT8"),
     )
@@ -170,11 +195,29 @@ def main() -> None:
         rows.append(
             (f"ratio classify {name} / {backend} alone", f"{rates[name] / alone[backend]:.2f}")
         )
+    cores = len(os.sched_getaffinity(0))
+    decode_s = decode_seconds(paths)
+    add("draft decode + preprocess, one core, ms/image", decode_s * 1000, ".1f")
+    from engine.runtime.backends.onnx_backend import default_threads
+
+    for name, backend, threads in (
+        ("default (auto: tuned backend)", "ONNX Runtime fp32", default_threads()),
+        ("--backend torch", "torch eager", cores),
+        ("--model int8.onnx", "ONNX Runtime INT8", default_threads()),
+    ):
+        limit = bound(decode_s, alone[backend], threads, cores)
+        add(f"bound (decode + {backend} sharing {cores} cores), img/s", limit)
+        rows.append((f"ratio classify {name} / bound", f"{rates[name] / limit:.2f}"))
     add("Grad-CAM, one 12 MP photo, torch (s)", gradcam_seconds(paths[0], args.arch, "torch"))
     add("Grad-CAM, one 12 MP photo, ONNX Runtime (s)", gradcam_seconds(paths[0], args.arch, "onnx"))
 
     from bench.backends import cpu_name
 
+    doctor = subprocess.run(
+        [reslens, "doctor", "--model", args.arch], env=env, capture_output=True, text=True
+    )
+    print(f"\n`reslens doctor --model {args.arch}` (the tuning the first classify made):")
+    print(doctor.stdout.strip() or doctor.stderr.strip())
     print(
         f"\n{args.arch}, {cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )

@@ -64,6 +64,9 @@ def add_parser(sub: Any) -> None:
     )
     advanced.add_argument("--label-smoothing", type=float, default=0.1)
     advanced.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    advanced.add_argument(
+        "--fp32", action="store_true", help="no bf16 autocast / AMP: train in fp32"
+    )
     parser.set_defaults(func=run)
 
 
@@ -87,6 +90,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
             test_fraction=args.test_fraction,
             seed=args.seed,
             device=args.device,
+            reduced_precision=not args.fp32,
         )
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from exc

@@ -13,11 +13,13 @@ overrides it (tests, portable installs).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +32,7 @@ from engine.versions import version_or_unknown
 
 if TYPE_CHECKING:
     from engine.jobs import CancelToken
-    from engine.models.weights import DownloadProgress, WeightsSource
+    from engine.models.weights import DownloadProgress
     from engine.runtime.classifier import Classifier, ModelSource
 
 log = logging.getLogger(__name__)
@@ -75,13 +77,65 @@ def cache_key(weights_file: Path, arch: str, preprocess: PreprocessSpec | str) -
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class CachedModel:
+    """A model whose verified exports (and tuning record) live in the cache, named by the key
+    of its weights file, architecture, preprocessing and exporter."""
+
+    weights_file: Path
+    arch: str
+    preprocess: PreprocessSpec | str
+    source: ModelSource
+    folder: Path
+
+    @functools.cached_property
+    def key(self) -> str:
+        return cache_key(self.weights_file, self.arch, self.preprocess)
+
+    def path(self, suffix: str = ".onnx") -> Path:
+        """Where this model's cached file with ``suffix`` lives (".onnx", ".int8.onnx" ...)."""
+        return self.folder / f"{get_architecture(self.arch).name}-{self.key[:32]}{suffix}"
+
+
+def cached_model(
+    model: str | Path,
+    *,
+    weights: str | Path | None = None,
+    allow_download: bool = True,
+    progress: DownloadProgress | None = None,
+    cancel: CancelToken | None = None,
+) -> CachedModel:
+    """Where ``model`` (an architecture with its weights, or a ``.reslens`` file) is cached."""
+    from engine.models.model_file import read_model_info
+    from engine.models.weights import resolve_weights
+    from engine.runtime.build import is_model_file
+    from engine.runtime.classifier import ModelSource
+
+    if is_model_file(model):
+        path = Path(model)
+        info = read_model_info(path)
+        source = ModelSource(path.name, info.arch, str(path), True)
+        return CachedModel(path, info.arch, info.preprocess, source, cache_dir())
+    spec = get_architecture(str(model))
+    found = resolve_weights(
+        spec.name,
+        user_file=weights,
+        allow_download=allow_download,
+        progress=progress,
+        cancel=cancel,
+    )
+    # Pretrained weights use torchvision's transforms for the architecture, named here by
+    # torchvision's version so that computing the key needs no torch.
+    transforms = f"torchvision {version_or_unknown('torchvision')} default transforms"
+    described = f"ImageNet ({found.origin}: {found.path})"
+    source = ModelSource(spec.display_name, spec.name, described, True)
+    return CachedModel(found.path, spec.name, transforms, source, cache_dir())
+
+
 def cached_onnx(
-    weights_file: Path,
-    arch: str,
-    preprocess: PreprocessSpec | str,
+    model: CachedModel,
     *,
     build: Callable[[], Classifier],
-    folder: Path | None = None,
     cancel: CancelToken | None = None,
 ) -> Path:
     """The cached, verified export for these weights; made with ``build()`` on a miss.
@@ -92,14 +146,13 @@ def cached_onnx(
     """
     from engine.onnx.export import export_verified
 
-    key = cache_key(weights_file, arch, preprocess)
-    path = (folder or cache_dir()) / f"{get_architecture(arch).name}-{key[:32]}.onnx"
-    failed = path.with_suffix(".failed.txt")
+    path = model.path()
+    failed = model.path(".failed.txt")
     if path.is_file():
         return path
     if failed.is_file():
         raise ExportError(failed.read_text(encoding="utf-8", errors="replace").strip())
-    log.info("exporting %s to ONNX for ONNX Runtime (once; cached in %s)", arch, path.parent)
+    log.info("exporting %s to ONNX for ONNX Runtime (once; cached in %s)", model.arch, path.parent)
     try:
         data, report = export_verified(build(), cancel=cancel)
     except ExportError as exc:
@@ -111,17 +164,14 @@ def cached_onnx(
 
 
 def cached_backend(
-    weights_file: Path,
-    arch: str,
-    preprocess: PreprocessSpec | str,
+    model: CachedModel,
     *,
     build: Callable[[], Classifier],
     device: str = "auto",
-    folder: Path | None = None,
     cancel: CancelToken | None = None,
 ) -> OnnxBackend:
     """An ONNX Runtime session over the cached export; a damaged cache file is made again."""
-    path = cached_onnx(weights_file, arch, preprocess, build=build, folder=folder, cancel=cancel)
+    path = cached_onnx(model, build=build, cancel=cancel)
     try:
         return OnnxBackend(path, device=device)
     except ModelLoadError as exc:
@@ -129,8 +179,23 @@ def cached_backend(
             raise
         log.warning("cached export %s is unusable (%s); exporting again", path, exc)
         path.unlink(missing_ok=True)
-        path = cached_onnx(weights_file, arch, preprocess, build=build, folder=folder)
-        return OnnxBackend(path, device=device)
+        return OnnxBackend(cached_onnx(model, build=build), device=device)
+
+
+def torch_builder(
+    model: str | Path, weights: str | Path | None, device: str
+) -> Callable[[], Classifier]:
+    """A function that loads the torch classifier once, on first call (a cache hit never does)."""
+    from engine.runtime import build as torch_build
+
+    built: list[Classifier] = []
+
+    def build() -> Classifier:
+        if not built:
+            built.append(torch_build.load_torch_classifier(model, weights=weights, device=device))
+        return built[0]
+
+    return build
 
 
 def load_onnx_classifier(
@@ -149,29 +214,32 @@ def load_onnx_classifier(
     classifier instead of raising ExportError. Random weights (``weights="none"``) are exported
     in memory each time, never cached.
     """
-    from engine.runtime import build as torch_build
-    from engine.runtime.classifier import Classifier
+    from engine.runtime.build import is_random
 
-    built: list[Classifier] = []
-
-    def build() -> Classifier:
-        if not built:
-            built.append(torch_build.load_torch_classifier(model, weights=weights, device=device))
-        return built[0]
-
+    build = torch_builder(model, weights, device)
     try:
-        if torch_build.is_random(weights):
+        if is_random(weights):
             return _uncached(build())
-        if torch_build.is_model_file(model):
-            backend, source = _from_model_file(Path(model), build, device)
-        else:
-            found = _resolve(str(model), weights, allow_download, progress, cancel)
-            backend, source = _from_weights(str(model), found, build, device)
+        found = cached_model(
+            model,
+            weights=weights,
+            allow_download=allow_download,
+            progress=progress,
+            cancel=cancel,
+        )
+        backend = cached_backend(found, build=build, device=device, cancel=cancel)
     except ExportError as exc:
         if not fallback:
             raise
         log.warning("ONNX Runtime is not used for this model: %s", exc)
         return build()
+    return onnx_backed(backend, found.source)
+
+
+def onnx_backed(backend: OnnxBackend, source: ModelSource) -> Classifier:
+    """A Classifier over an ONNX Runtime session, named and preprocessed by its metadata."""
+    from engine.runtime.classifier import Classifier
+
     info = backend.info
     return Classifier(
         backend,
@@ -180,49 +248,6 @@ def load_onnx_classifier(
         source=source,
         temperature=info.temperature,
     )
-
-
-def _from_model_file(
-    path: Path, build: Callable[[], Classifier], device: str
-) -> tuple[OnnxBackend, ModelSource]:
-    from engine.models.model_file import read_model_info
-    from engine.runtime.classifier import ModelSource
-
-    info = read_model_info(path)
-    backend = cached_backend(path, info.arch, info.preprocess, build=build, device=device)
-    return backend, ModelSource(path.name, info.arch, str(path), True)
-
-
-def _resolve(
-    arch: str,
-    weights: str | Path | None,
-    allow_download: bool,
-    progress: DownloadProgress | None,
-    cancel: CancelToken | None,
-) -> WeightsSource:
-    from engine.models.weights import resolve_weights
-
-    return resolve_weights(
-        get_architecture(arch).name,
-        user_file=weights,
-        allow_download=allow_download,
-        progress=progress,
-        cancel=cancel,
-    )
-
-
-def _from_weights(
-    arch: str, found: WeightsSource, build: Callable[[], Classifier], device: str
-) -> tuple[OnnxBackend, ModelSource]:
-    """Pretrained weights: their preprocessing is torchvision's for the architecture, named
-    here by torchvision's version so that computing the key needs no torch."""
-    from engine.runtime.classifier import ModelSource
-
-    spec = get_architecture(arch)
-    transforms = f"torchvision {version_or_unknown('torchvision')} default transforms"
-    backend = cached_backend(found.path, spec.name, transforms, build=build, device=device)
-    described = f"ImageNet ({found.origin}: {found.path})"
-    return backend, ModelSource(spec.display_name, spec.name, described, True)
 
 
 def _uncached(classifier: Classifier) -> Classifier:

@@ -13,12 +13,13 @@ True
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata as md
 import json
 import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
+
+from engine.versions import installed_version
 
 SPEED_FLAGS = (
     "avx2",
@@ -111,12 +112,7 @@ def this_machine() -> Machine:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 1
-    versions = []
-    for dist in _VERSIONED:
-        try:
-            versions.append((dist, md.version(dist)))
-        except md.PackageNotFoundError:
-            continue
+    versions = [(d, v) for d in _VERSIONED if (v := installed_version(d)) is not None]
     return Machine(
         name or platform.processor() or platform.machine(),
         flags,

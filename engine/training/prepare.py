@@ -92,4 +92,11 @@ def build_parts(
     model = model.to(device).to(memory_format=torch.channels_last)
     optimizer = make_optimizer(param_groups(model, c.arch, c, start.pretrained), c)
     criterion = make_criterion(train_labels, num_classes, c, device)
-    return TrainingParts(model, optimizer, criterion, Inputs(spec, device), Amp(device), device)
+    return TrainingParts(
+        model,
+        optimizer,
+        criterion,
+        Inputs(spec, device),
+        Amp(device, reduced=c.reduced_precision),
+        device,
+    )

@@ -9,7 +9,7 @@ Recipe: ImageNet weights when available, a new head for the user's classes, a he
 warm-up epoch, then the whole network with lower learning rates for the pretrained layers;
 AdamW (or SGD with Nesterov momentum) with linear warm-up and cosine decay (torch's
 ``LambdaLR`` over per-group base rates); label smoothing; class-weighted loss (or a
-class-balanced sampler); mixed precision on CUDA.
+class-balanced sampler); bf16 autocast on CPUs that have it, mixed precision on CUDA.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from engine.imaging.preprocess import PreprocessSpec
 from engine.jobs import CancelToken
 from engine.models.registry import build_model, get_architecture, replace_head
 from engine.models.weights import DownloadProgress, load_pretrained_into, resolve_weights
+from engine.runtime.precision import Precision, precision_for_this_machine
 from engine.training.data import Batch
 from engine.training.records import TrainConfig, TrainProgress
 
@@ -245,21 +246,25 @@ class Inputs:
 
 
 class Amp:
-    """Mixed precision on CUDA (bfloat16 where supported, else float16 with loss scaling);
-    a no-op on the CPU."""
+    """Autocast where the hardware has it (:mod:`engine.runtime.precision`): bf16 on a CPU
+    with AMX-BF16/AVX512-BF16, bf16 on CUDA where supported, else fp16 with loss scaling;
+    fp32 otherwise or when ``reduced`` is False. Losses and metrics stay fp32."""
 
-    def __init__(self, device: str) -> None:
+    def __init__(
+        self, device: str, *, reduced: bool = True, precision: Precision | None = None
+    ) -> None:
         import torch
 
-        self.enabled = device.startswith("cuda")
-        bf16 = self.enabled and torch.cuda.is_bf16_supported()
-        self.dtype = torch.bfloat16 if bf16 else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda") if self.enabled and not bf16 else None
+        kind = "cuda" if device.startswith("cuda") else "cpu"
+        self.precision = precision or precision_for_this_machine(kind, opt_out=not reduced)
+        self.enabled = self.precision.dtype is not None
+        self.dtype = getattr(torch, self.precision.dtype or "float32")
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision.needs_grad_scaler else None
 
     def autocast(self) -> Any:
         import torch
 
-        return torch.autocast("cuda", dtype=self.dtype, enabled=self.enabled)
+        return torch.autocast(self.precision.device_type, dtype=self.dtype, enabled=self.enabled)
 
 
 def train_one_epoch(

@@ -57,6 +57,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     cache_mb: int = 1024
+    reduced_precision: bool = True  # bf16 autocast where the CPU has it, AMP on CUDA; False: fp32
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.image_size < 16:

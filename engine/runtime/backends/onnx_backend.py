@@ -152,6 +152,15 @@ def import_onnxruntime() -> ModuleType:
     return ort
 
 
+def onnxruntime_problem() -> str | None:
+    """Why ONNX Runtime cannot be used here (it fails to import), or None when it can."""
+    try:
+        import_onnxruntime()
+    except (ImportError, OSError) as exc:  # not installed, or its native library did not load
+        return f"ONNX Runtime cannot be imported ({exc})"
+    return None
+
+
 def default_threads() -> int:
     """Intra-op threads: all cores but one (kept for decoding and the GUI) beyond two cores.
 

@@ -76,7 +76,11 @@ class TorchBackend:
         import torch
 
         tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
-        return tensor.to(self._torch_device).contiguous(memory_format=self._memory_format)
+        if self._torch_device.type == "cuda":
+            # Page-locked memory lets the copy run asynchronously on the GPU's stream.
+            tensor = tensor.pin_memory()
+        moved = tensor.to(self._torch_device, non_blocking=True)
+        return moved.contiguous(memory_format=self._memory_format)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         import torch
