@@ -8,7 +8,8 @@ export that fails its parity check is remembered too (a ``.failed.txt`` note wit
 so it is not retried on every start.
 
 The cache lives in ``platformdirs.user_cache_dir("ResLens")/onnx``; ``RESLENS_CACHE_DIR``
-overrides it (tests, portable installs).
+overrides it (tests, portable installs). A packaged app may carry verified copies of its bundled
+weights (``assets/onnx``, see ``packaging/build.py``): they are used first, never written.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.errors import ExportError, ModelLoadError
 from engine.imaging.preprocess import PreprocessSpec
 from engine.models.registry import get_architecture
+from engine.resources import bundled_onnx_dir
 from engine.runtime.backends.onnx_backend import OnnxBackend
 from engine.versions import version_or_unknown
 
@@ -93,7 +95,11 @@ def cached_onnx(
     from engine.onnx.export import export_verified
 
     key = cache_key(weights_file, arch, preprocess)
-    path = (folder or cache_dir()) / f"{get_architecture(arch).name}-{key[:32]}.onnx"
+    name = f"{get_architecture(arch).name}-{key[:32]}.onnx"
+    bundled = bundled_onnx_dir() / name
+    if folder is None and bundled.is_file():  # made and verified when the app was packaged
+        return bundled
+    path = (folder or cache_dir()) / name
     failed = path.with_suffix(".failed.txt")
     if path.is_file():
         return path
@@ -128,7 +134,10 @@ def cached_backend(
         if "CUDA was requested" in str(exc):
             raise
         log.warning("cached export %s is unusable (%s); exporting again", path, exc)
-        path.unlink(missing_ok=True)
+        if path.parent == bundled_onnx_dir():  # never touch the bundle: export to the cache
+            folder = folder or cache_dir()
+        else:
+            path.unlink(missing_ok=True)
         path = cached_onnx(weights_file, arch, preprocess, build=build, folder=folder)
         return OnnxBackend(path, device=device)
 
