@@ -151,24 +151,25 @@ def canonical(name: str) -> str:
 
 
 def requirement_closure(root: str = "reslens") -> list[str]:
-    """``root`` and every distribution it needs at run time, recursively (markers evaluated
-    for this machine, extras left out), as installed here; ``root`` itself excluded."""
-    seen: set[str] = set()
-    todo = [root]
+    """Every distribution that ``root`` needs at run time, recursively, as installed here:
+    markers evaluated for this machine, with the extras a requirement asks for (torch needs
+    ``cuda-toolkit[cublas,...]``) but not ``root``'s own (its dev tools); ``root`` excluded."""
+    seen: set[tuple[str, str]] = set()
+    todo: list[tuple[str, frozenset[str]]] = [(root, frozenset())]
     while todo:
-        name = canonical(todo.pop())
-        if name in seen:
-            continue
-        seen.add(name)
+        name, extras = todo.pop()
+        name = canonical(name)
+        fresh = {e for e in {"", *extras} if (name, e) not in seen}
+        seen |= {(name, e) for e in fresh}
         try:
-            requires = md.distribution(name).requires or []
+            requires = md.distribution(name).requires or [] if fresh else []
         except md.PackageNotFoundError:
             continue
         for line in requires:
             req = Requirement(line)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
-                todo.append(req.name)
-    return sorted(seen - {canonical(root)})
+            if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in fresh):
+                todo.append((req.name, frozenset(req.extras)))
+    return sorted({name for name, _ in seen} - {canonical(root)})
 
 
 def render_notices(notices: Iterable[Notice], title: str = "ResLens third-party notices") -> str:

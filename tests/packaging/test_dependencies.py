@@ -3,12 +3,14 @@ each platform a user may install on (nothing is installed or downloaded)."""
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,3 +107,27 @@ def test_licence_metadata_is_the_spdx_form_with_the_licence_file() -> None:
     backend = Requirement(PROJECT["build-system"]["requires"][0])
     assert backend.name == "setuptools"
     assert Version("76.1") not in backend.specifier and Version("77.0") in backend.specifier
+
+
+def test_the_linux_x86_64_constraints_pin_what_pyproject_allows() -> None:
+    sys.path.insert(0, str(ROOT / "packaging"))
+    from lock import read_constraints
+
+    pins = read_constraints(ROOT / "packaging" / "constraints" / "linux-x86_64.txt")
+    declared = selected(PLATFORMS["linux x86_64"][0])
+
+    for line in (
+        PROJECT["project"]["dependencies"] + PROJECT["project"]["optional-dependencies"]["package"]
+    ):
+        req = Requirement(line)
+        if req.name not in declared and req.name not in ("pyinstaller", "zstandard"):
+            continue
+        pinned = pins[canonicalize_name(req.name)]
+        assert Version(pinned) in req.specifier, f"{req.name}=={pinned} breaks {req}"
+    assert "onnxruntime" not in pins  # the GPU build only, never both
+    assert "pylibjpeg-rle" not in pins  # pydicom decodes RLE itself
+    assert all(
+        "==" in p or p.startswith("#")
+        for p in (ROOT / "packaging" / "constraints" / "linux-x86_64.txt").read_text().splitlines()
+        if p
+    )
