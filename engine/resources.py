@@ -15,7 +15,14 @@ def assets_dir() -> Path:
 
 
 def bundled_weights_dir() -> Path:
+    """Pretrained weights shipped with the app, under torchvision's file names."""
     return assets_dir() / "weights"
+
+
+def bundled_onnx_dir() -> Path:
+    """Verified ONNX copies of the bundled weights (``packaging/build.py`` makes them), found
+    before the user's cache so that a packaged app classifies at once on its first start."""
+    return assets_dir() / "onnx"
 
 
 def samples_dir() -> Path:

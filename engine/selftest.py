@@ -3,7 +3,9 @@
 :func:`run_selftest` loads a model (pretrained weights bundled with the app or cached on this
 machine when present, otherwise random weights, labelled as such), classifies the sample
 photos, computes one Grad-CAM, and, when ONNX Runtime is installed, exports the model in
-memory and checks that ONNX Runtime agrees with PyTorch. It never downloads anything. The
+memory and checks that ONNX Runtime agrees with PyTorch. It says which weights the app carries
+(each must open from its bundled verified ONNX copy) and decodes compressed DICOM files it
+writes itself. It never downloads anything. The
 packaged app runs it for ``ResLens --self-test`` (``packaging/launcher.py``), adding the
 window check from ``gui/selftest.py``.
 
@@ -29,7 +31,8 @@ from engine.errors import EngineError, WeightsNotFoundError
 from engine.imaging.decode import load_image
 from engine.imaging.walk import SUPPORTED_SUFFIXES, find_images
 from engine.models.registry import ARCHITECTURES, DEFAULT_ARCH
-from engine.resources import bundled_weights_dir, samples_dir
+from engine.models.weights import weights_filename
+from engine.resources import bundled_onnx_dir, bundled_weights_dir, samples_dir
 from engine.versions import versions
 
 if TYPE_CHECKING:
@@ -168,11 +171,8 @@ def _check_torch() -> str:
 
 def default_arch() -> str:
     """The architecture whose pretrained weights are bundled (the default one first)."""
-    order = [DEFAULT_ARCH, *(a for a in ARCHITECTURES if a != DEFAULT_ARCH)]
-    for arch in order:
-        if (bundled_weights_dir() / ARCHITECTURES[arch].weights_url.rsplit("/", 1)[-1]).is_file():
-            return arch
-    return DEFAULT_ARCH
+    carried = [arch for arch, _ in bundled_weights()]
+    return DEFAULT_ARCH if DEFAULT_ARCH in carried or not carried else carried[0]
 
 
 def load_selftest_model(model: str | Path | None, device: str) -> tuple[Classifier, str]:
@@ -277,6 +277,68 @@ def _check_onnx(state: _State) -> str:
     )
 
 
+def bundled_weights() -> list[tuple[str, Path]]:
+    """(architecture, file) of each pretrained weights file the app carries (none from source)."""
+    folder = bundled_weights_dir()
+    found = [(arch, folder / weights_filename(arch)) for arch in ARCHITECTURES]
+    return [(arch, path) for arch, path in found if path.is_file()]
+
+
+def _check_weights() -> str:
+    """Which weights the bundle carries; each must open from its verified ONNX copy in the
+    bundle, so that the first start classifies offline and without an export."""
+    from engine.inference.loader import load_classifier
+
+    carried = bundled_weights()
+    if not carried:
+        return "no weights bundled (the app asks for or downloads them on first use)"
+    for arch, path in carried:
+        backend = load_classifier(arch, device="cpu", backend="onnx", allow_download=False).backend
+        if not Path(str(getattr(backend, "label", ""))).is_relative_to(bundled_onnx_dir()):
+            raise EngineError(f"{path.name} is bundled without its verified ONNX copy")
+    names = ", ".join(path.name for _, path in carried)
+    return f"bundled {names}, each with its verified ONNX copy (offline first start)"
+
+
+def _dicom_file(path: Path, pixels: np.ndarray, syntax: str | None, plugin: str = "") -> None:
+    """A 12-bit MONOCHROME2 secondary capture of ``pixels`` (uint16 (h, w)), compressed with
+    transfer syntax ``syntax`` by pydicom's ``plugin`` encoder (None: uncompressed)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    ds, meta = Dataset(), FileMetaDataset()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.file_meta, ds.Modality, (ds.Rows, ds.Columns) = meta, "OT", pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = pixels.tobytes()
+    if syntax is not None:
+        ds.compress(syntax, encoding_plugin=plugin)
+    ds.save_as(path, enforce_file_format=True)
+
+
+def _check_dicom() -> str:
+    """pydicom and its decoders work here (lazy plugin imports are a packaging trap): RLE and
+    JPEG 2000 lossless files decode to the same picture as the uncompressed one."""
+    import tempfile
+
+    from pydicom.uid import JPEG2000Lossless, RLELossless
+
+    y, x = np.mgrid[0:48, 0:64]
+    pixels = ((x * 61 + y * 17) % 4096).astype(np.uint16)
+    with tempfile.TemporaryDirectory(prefix="reslens-selftest-") as tmp:
+        _dicom_file(Path(tmp) / "plain.dcm", pixels, None)
+        expected = np.asarray(load_image(Path(tmp) / "plain.dcm"))
+        for syntax, plugin in ((RLELossless, "pydicom"), (JPEG2000Lossless, "pylibjpeg")):
+            path = Path(tmp) / f"{plugin}.dcm"
+            _dicom_file(path, pixels, syntax, plugin)
+            if not np.array_equal(np.asarray(load_image(path)), expected):
+                raise EngineError(f"{syntax.name} DICOM decodes differently from uncompressed")
+    return "RLE and JPEG 2000 lossless DICOM decode exactly"
+
+
 def _need(value: _T | None, what: str) -> _T:
     if value is None:
         raise _Skip(f"skipped: {what}")
@@ -306,6 +368,8 @@ def run_selftest(
         ("classify", lambda: _check_classify(state, folder, limit)),
         ("gradcam", lambda: _check_gradcam(state)),
         ("onnx", (lambda: _check_onnx(state)) if onnx else _skip_onnx),
+        ("weights", _check_weights),
+        ("dicom", _check_dicom),
     ]
     checks = tuple(_timed(name, step) for name, step in steps)
     return SelfTestReport(checks, time.perf_counter() - start)

@@ -8,7 +8,8 @@ export that fails its parity check is remembered too (a ``.failed.txt`` note wit
 so it is not retried on every start.
 
 The cache lives in ``platformdirs.user_cache_dir("ResLens")/onnx``; ``RESLENS_CACHE_DIR``
-overrides it (tests, portable installs).
+overrides it (tests, portable installs). A packaged app may carry verified copies of its bundled
+weights (``assets/onnx``, see ``packaging/build.py``): they are used first, never written.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.errors import ExportError, ModelLoadError
 from engine.imaging.preprocess import PreprocessSpec
 from engine.models.registry import get_architecture
+from engine.resources import bundled_onnx_dir
 from engine.runtime.backends.onnx_backend import OnnxBackend
 from engine.versions import version_or_unknown
 
@@ -137,6 +139,7 @@ def cached_onnx(
     *,
     build: Callable[[], Classifier],
     cancel: CancelToken | None = None,
+    use_bundle: bool = True,
 ) -> Path:
     """The cached, verified export for these weights; made with ``build()`` on a miss.
 
@@ -147,6 +150,9 @@ def cached_onnx(
     from engine.onnx.export import export_verified
 
     path = model.path()
+    bundled = bundled_onnx_dir() / path.name
+    if use_bundle and bundled.is_file():  # made and verified when the app was packaged
+        return bundled
     failed = model.path(".failed.txt")
     if path.is_file():
         return path
@@ -178,8 +184,9 @@ def cached_backend(
         if "CUDA was requested" in str(exc):
             raise
         log.warning("cached export %s is unusable (%s); exporting again", path, exc)
-        path.unlink(missing_ok=True)
-        return OnnxBackend(cached_onnx(model, build=build), device=device)
+        if path.parent != bundled_onnx_dir():  # never touch the bundle: export to the cache
+            path.unlink(missing_ok=True)
+        return OnnxBackend(cached_onnx(model, build=build, use_bundle=False), device=device)
 
 
 def torch_builder(

@@ -16,7 +16,9 @@ def test_passes_with_a_model_file_on_the_sample_photos(tiny_model_file: Path) ->
     report = run_selftest(model=tiny_model_file, limit=2)
 
     assert report.ok, report.lines()
-    assert [c.name for c in report.checks] == ["torch", "model", "classify", "gradcam", "onnx"]
+    assert [c.name for c in report.checks] == [
+        "torch", "model", "classify", "gradcam", "onnx", "weights", "dicom"
+    ]  # fmt: skip
     assert all(c.status == "ok" for c in report.checks), report.lines()
     summary = report.summary()
     assert summary.startswith("ResLens self-test passed")
@@ -77,3 +79,13 @@ def test_versions_line_names_the_installed_versions() -> None:
     runtime = next(d for d in ("onnxruntime-gpu", "onnxruntime") if d in line)
     assert f"{runtime} {md.version(runtime)}" in line
     assert "packaged" not in line  # only the frozen app says so
+
+
+def test_says_no_weights_are_bundled_and_decodes_compressed_dicom(tiny_model_file: Path) -> None:
+    report = run_selftest(model=tiny_model_file, limit=1, onnx=False)
+    checks = {c.name: c for c in report.checks}
+
+    assert checks["weights"].status == "ok"
+    assert checks["weights"].detail.startswith("no weights bundled")  # a source checkout
+    assert checks["dicom"].status == "ok", checks["dicom"].detail
+    assert "weights no weights bundled" in report.summary()

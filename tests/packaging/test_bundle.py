@@ -1,19 +1,26 @@
-"""Build the PyInstaller bundle and run it as a user would: ``ResLens --version`` and
-``ResLens --self-test`` (offscreen, no display, an empty torch cache).
+"""Build the PyInstaller bundle, with pretrained weights, and run it as a user would on a first
+start without network: ``ResLens --version`` and ``ResLens --self-test`` (offscreen, no display,
+empty caches). Also: its third-party notices, its archive, what it leaves out.
 
-Slow (a full build takes 5-15 minutes on 2 cores), so marked ``packaging`` and run by
-``make package``. ``RESLENS_BUNDLE=dist/ResLens`` tests an existing bundle without rebuilding.
+The weights are a ResNet-50 state dict with random values under torchvision's file name (real
+ones cannot be downloaded here): the mechanism is the same. Slow (a build takes about 5 minutes
+on 2 cores), so marked ``packaging`` and run by ``make package``. ``RESLENS_BUNDLE=dist/ResLens``
+tests an existing bundle without rebuilding.
 """
 
 from __future__ import annotations
 
+import importlib.metadata as md
 import os
 import subprocess
 import sys
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from engine.notices import canonical, parse_notices
 
 ROOT = Path(__file__).resolve().parents[2]
 EXE = "ResLens.exe" if sys.platform == "win32" else "ResLens"
@@ -22,12 +29,25 @@ pytestmark = [pytest.mark.packaging, pytest.mark.timeout(3600)]
 
 
 @pytest.fixture(scope="module")
-def bundle() -> Iterator[Path]:
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     existing = os.environ.get("RESLENS_BUNDLE")
     if existing:
         yield Path(existing).resolve()
         return
-    subprocess.run([sys.executable, str(ROOT / "packaging" / "build.py")], check=True, cwd=ROOT)
+    import torch
+
+    from engine.models.registry import build_model
+
+    weights = tmp_path_factory.mktemp("weights") / "resnet50-random.pth"
+    torch.manual_seed(0)
+    torch.save(build_model("resnet50").state_dict(), weights)
+    build = [
+        sys.executable,
+        str(ROOT / "packaging" / "build.py"),
+        "--weights",
+        f"resnet50={weights}",
+    ]
+    subprocess.run(build, check=True, cwd=ROOT)
     yield ROOT / "dist" / "ResLens"
 
 
@@ -36,6 +56,7 @@ def user_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env.pop("QT_QPA_PLATFORM", None)
     env.pop("PYTHONPATH", None)
+    env.pop("RESLENS_CACHE_DIR", None)  # the tests' own cache; a user has the default one
     for name in ("HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "TORCH_HOME"):
         env[name] = str(tmp_path / name.lower())
     return env
@@ -66,8 +87,14 @@ def test_self_test_passes_offscreen(bundle: Path, tmp_path: Path) -> None:
     assert summary.startswith("ResLens self-test passed")
     for check in ("window", "torch", "model", "classify 6 sample photos", "gradcam", "onnx"):
         assert check in summary
+    assert "dicom RLE and JPEG 2000 lossless DICOM decode exactly" in summary
     log = Path(env["XDG_STATE_HOME"]) / "ResLens" / "log" / "reslens.log"
     assert "OK      classify" in log.read_text(encoding="utf-8")
+    if (bundle / "_internal" / "assets" / "weights").is_dir():  # built with weights
+        assert "model ResNet-50 (pretrained" in summary
+        assert "weights bundled resnet50-11ad3fa6.pth, each with its verified ONNX copy" in summary
+        # nothing was exported on this first start: the bundled copy served
+        assert not list(Path(env["XDG_CACHE_HOME"]).rglob("*.onnx"))
 
 
 def test_bundle_holds_what_the_app_needs_and_not_what_it_does_not(bundle: Path) -> None:
@@ -79,7 +106,57 @@ def test_bundle_holds_what_the_app_needs_and_not_what_it_does_not(bundle: Path) 
     assert (internal / "assets" / "icons" / "reslens-256.png").is_file()
     assert not (internal / "triton").exists()
     top_level = {p.name for p in internal.iterdir()}
-    assert not top_level & {"matplotlib", "skimage", "scipy", "pytest", "tests", "bench"}
+    assert not top_level & {"matplotlib", "skimage", "scipy", "pytest", "tests", "bench", "rle"}
+    assert not list(internal.glob("PySide6/Qt/translations/*"))  # no QTranslator in the app
+    assert not [p for p in internal.rglob("tests") if p.is_dir()]  # libraries' test data
+    assert (bundle / "LICENSE").read_text().startswith("BSD 3-Clause License")
+
+
+def bundled_distributions(bundle: Path) -> set[str]:
+    """Distributions with files in the bundle, found from the bundle itself: the top-level
+    names of its folders and of the modules inside the executable's archive, mapped to their
+    distributions by this environment's metadata (independently of how the spec did it)."""
+    from PyInstaller.archive.readers import pkg_archive_contents
+
+    internal = bundle / "_internal"
+    names = {p.name.split(".")[0] for p in internal.iterdir()}
+    names |= {module.split(".")[0] for module in pkg_archive_contents(str(bundle / EXE))}
+    owners = md.packages_distributions()
+    found = {canonical(d) for name in names for d in owners.get(name, [])}
+    return found - {"reslens"}
+
+
+def test_the_notices_list_every_bundled_distribution_with_its_licence(bundle: Path) -> None:
+    shipped = bundle / "_internal" / "assets" / "THIRD_PARTY_NOTICES.txt"
+    notices = {n.name: n for n in parse_notices(shipped.read_text(encoding="utf-8"))}
+
+    in_bundle = bundled_distributions(bundle)
+
+    assert {"torch", "pyside6-essentials", "onnxruntime-gpu", "pydicom", "numpy"} <= in_bundle
+    assert sorted(in_bundle - set(notices)) == []
+    assert "python" in notices and notices["python"].licence == "PSF-2.0"
+    assert [n for n, notice in notices.items() if notice.gpl_only and "(system)" not in n] == []
+    assert notices["torch"].texts and notices["pyside6-essentials"].licence.startswith("LGPL")
+    assert (bundle / "THIRD_PARTY_NOTICES.txt").read_bytes() == shipped.read_bytes()
+
+
+def test_the_archive_holds_the_bundle(bundle: Path) -> None:
+    import zstandard
+
+    archives = sorted(bundle.parent.glob("ResLens-*.tar.zst"))
+    assert archives, f"no archive beside {bundle}"
+    assert (
+        0
+        < archives[-1].stat().st_size
+        < sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file() and not p.is_symlink())
+    )
+    with (
+        open(archives[-1], "rb") as raw,
+        zstandard.ZstdDecompressor().stream_reader(raw) as stream,
+        tarfile.open(fileobj=stream, mode="r|") as tar,
+    ):
+        first = [member.name for _, member in zip(range(50), tar, strict=False)]
+    assert "ResLens" in first and f"ResLens/{EXE}" in first
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ELF dependency check")
