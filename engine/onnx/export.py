@@ -30,6 +30,7 @@ import numpy as np
 
 from engine.atomic import atomic_write_bytes
 from engine.errors import ExportError
+from engine.models.model_file import card_of
 from engine.models.registry import classifier_layer
 from engine.onnx.parity import (
     FP32_TOLERANCE,
@@ -194,7 +195,10 @@ def build_onnx(classifier: Classifier) -> tuple[Any, OnnxModelInfo]:
     weight = head.weight.detach().float().cpu().numpy()
     head_name = next(n for n, m in model.named_modules() if m is head)
     cam_name, transposed = _find_cam_weight(proto, weight, f"net.{head_name}.weight")
+    lineage = card_of(classifier.source.weights)  # a .reslens file's pruning and teacher
     info = OnnxModelInfo(
+        structure=lineage.structure if lineage else None,
+        teacher=lineage.teacher if lineage else None,
         arch=arch,
         class_names=classifier.class_names,
         preprocess=classifier.preprocess,
