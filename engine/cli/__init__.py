@@ -16,7 +16,7 @@ from engine.errors import Cancelled, EngineError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.cli import classify, explain, export, info, models, train
+    from engine.cli import classify, distill, explain, export, info, models, prune, train
 
     parser = argparse.ArgumentParser(
         prog="reslens",
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (classify, explain, models, info, export, train):
+    for module in (classify, explain, models, info, export, train, distill, prune):
         module.add_parser(sub)
     return parser
 
