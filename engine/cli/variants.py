@@ -5,15 +5,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.training.records import EpochRecord
 
 
-def print_epoch(record: dict[str, Any]) -> None:
+def print_epoch(record: EpochRecord) -> None:
     """One line per finished epoch on stderr; * marks the epoch whose weights are kept."""
     print(
-        f"epoch {record['epoch']}: train loss {record['train_loss']:.3f}, val loss "
-        f"{record['val_loss']:.3f}, val accuracy {record['val_accuracy']:.3f} "
-        f"({record['seconds']:.0f} s){' *' if record['improved'] else ''}",
+        f"epoch {record.epoch}: train loss {record.train_loss:.3f}, val loss "
+        f"{record.val_loss:.3f}, val accuracy {record.val_accuracy:.3f} "
+        f"({record.seconds:.0f} s){' *' if record.improved else ''}",
         file=sys.stderr,
     )
 
@@ -39,3 +42,6 @@ def finish(original: Path, variants: Mapping[str, Path], data: Path | None, *, t
         for path in variants.values():
             record_table(path, rows)
         print(table_text(rows))
+        print(
+            "(stored in the model files: `reslens info` and their reports show it)", file=sys.stderr
+        )

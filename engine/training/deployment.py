@@ -12,23 +12,25 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Mapping, Sequence
+from html import escape
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engine.atomic import atomic_write_text
 from engine.imaging.decode import load_image
 from engine.models.info import deployment_lines, model_facts
-from engine.models.model_file import ModelInfo, load_model_file, read_model_info, save_model_file
+from engine.models.model_file import read_model_info
 from engine.runtime.backends.onnx_backend import OnnxBackend
+from engine.training.outputs import report_path
+from engine.training.tuning import amend_card, recorded_data
 
 BATCH = 32
 
 
 def validation_batch(original: Path, data: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """The original model's validation images float32 (N, 3, crop, crop) and labels (N,)."""
-    from engine.training.tuning import recorded_data
-
     info = read_model_info(original)
     recorded = recorded_data(data, info.extra, original.name)
     images = [load_image(s.path, min_side=info.preprocess.resize) for s in recorded.split.val]
@@ -104,11 +106,48 @@ def deployment_table(
 
 
 def record_table(model: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Store ``rows`` in ``model``'s metadata (``reslens info`` shows them); rewritten atomically."""
-    state, info = load_model_file(model)
-    extra = dict(info.extra) | {"deployment": [dict(r) for r in rows]}
-    card = {f: getattr(info, f) for f in ModelInfo.__dataclass_fields__ if f != "extra"}
-    save_model_file(model, state, ModelInfo(**card, extra=extra))
+    """Store ``rows`` in ``model``'s metadata (``reslens info`` shows them) and in its HTML
+    report when it has one; both rewritten atomically."""
+    amend_card(model, extra={"deployment": [dict(r) for r in rows]})
+    report = report_path(model)
+    if report.is_file():
+        html = report.read_text(encoding="utf-8")
+        html = html.split(_SECTION)[0].replace("</body>", "")
+        atomic_write_text(report, html + table_html(rows) + "</body>\n")
+
+
+def table_html(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The table as an HTML section for the training report."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in _COLUMNS.values())
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(_cell(r, key))}</td>" for key in _COLUMNS) + "</tr>"
+        for r in rows
+    )
+    note = "Images/s: ONNX Runtime on this machine's CPU; agreement: top-1 with the original."
+    return f"{_SECTION}<h2>Deployment</h2><table><tr>{head}</tr>{body}</table><p>{note}</p>"
+
+
+def _cell(row: Mapping[str, Any], key: str) -> str:
+    value = row.get(key)
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.0f}" if key.startswith("ips") else f"{value:.3f}"
+    return str(value)
+
+
+_SECTION = "<!-- deployment -->"
+_COLUMNS = {
+    "variant": "variant",
+    "file": "file",
+    "size_mb": "MB",
+    "params_m": "parameters (M)",
+    "gflops": "GFLOPs",
+    "ips_1": "img/s batch 1",
+    "ips_32": "img/s batch 32",
+    "val_accuracy": "val accuracy",
+    "agreement": "agreement",
+}
 
 
 def table_text(rows: Sequence[Mapping[str, Any]]) -> str:

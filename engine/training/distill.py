@@ -22,14 +22,15 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import EngineError
 from engine.jobs import CancelToken
 from engine.models.card import file_sha256
-from engine.models.model_file import MODEL_SUFFIX, ModelInfo, load_model_file, save_model_file
+from engine.models.model_file import MODEL_SUFFIX, ModelInfo, load_model_file
 from engine.models.model_file import build_network as rebuild
 from engine.models.registry import get_architecture
-from engine.training.recipe import build_network, resolve_start
+from engine.training import recipe
+from engine.training.records import TrainConfig, TrainResult
 from engine.training.tuning import (
     EpochCallback,
-    Tuned,
-    label_loss,
+    amend_card,
+    parts_for,
     recipe_of,
     recorded_data,
     tune,
@@ -120,9 +121,9 @@ def distill(
     *,
     cancel: CancelToken | None = None,
     on_epoch: EpochCallback | None = None,
-) -> Path:
+) -> TrainResult:
     """Train ``config.student`` on ``data`` (the folder the teacher was trained on) with the
-    teacher's outputs as soft targets; write the student's model file to ``out``.
+    teacher's outputs as soft targets; write the student's model file and report to ``out``.
 
     Raises DatasetError when ``data`` is not the teacher's data set as recorded."""
     import torch
@@ -133,62 +134,46 @@ def distill(
     teacher, out = Path(teacher), Path(out)
     if out.suffix.lower() != MODEL_SUFFIX:
         raise EngineError(f"The student's file name must end in {MODEL_SUFFIX}: {out}")
-    student_arch = get_architecture(config.student).name
     device = resolve_device(config.device)
     teacher_net, info = load_network(teacher, device)
     recorded = recorded_data(data, info.extra, teacher.name)
-    changes: dict[str, Any] = {"arch": student_arch, "device": device}
-    changes |= {"image_size": info.preprocess.crop, "pretrained": config.pretrained}
+    student_recipe = _student_recipe(config, info, device)
+    start = recipe.resolve_start(student_recipe, cancel=cancel)
+    arch, k = student_recipe.arch, len(info.class_names)
+    student = recipe.build_network(arch, k, start, student_recipe.seed)
+    student = student.to(device).to(memory_format=torch.channels_last)
+    parts = parts_for(student, student_recipe, recorded, info.preprocess, device)
+    loss = DistillationLoss(teacher_net, parts.criterion, config.temperature, config.alpha)
+    parts.criterion = loss  # type: ignore[assignment]
+    handle = loss.attach(student)
+    try:
+        result = tune(
+            out, parts, recorded, student_recipe, info.preprocess, start=start, cancel=cancel,
+            on_epoch=on_epoch,
+        )  # fmt: skip
+    finally:
+        handle.remove()
+    settings = {"temperature": config.temperature, "alpha": config.alpha}
+    amend_card(
+        out,
+        source=f"distilled from {teacher.name} ({info.arch})",
+        teacher={"file": teacher.name, "sha256": file_sha256(teacher), "arch": info.arch}
+        | settings,
+        extra={"distillation": settings | {"teacher_logits": "on the fly"}},
+    )
+    return result
+
+
+def _student_recipe(config: DistillConfig, teacher: ModelInfo, device: str) -> TrainConfig:
+    """The teacher's recipe for the student: its architecture, at the teacher's input size."""
+    changes: dict[str, Any] = {
+        "arch": get_architecture(config.student).name,
+        "device": device,
+        "image_size": teacher.preprocess.crop,
+        "pretrained": config.pretrained,
+    }
     if config.epochs is not None:
         changes["epochs"] = config.epochs
     if config.seed is not None:
         changes["seed"] = config.seed
-    recipe = recipe_of(info.extra, **changes)
-    start = resolve_start(recipe, cancel=cancel)
-    student = build_network(student_arch, len(info.class_names), start, recipe.seed)
-    student = student.to(device).to(memory_format=torch.channels_last)
-    loss = DistillationLoss(
-        teacher_net, label_loss(recipe, recorded, device), config.temperature, config.alpha
-    )
-    handle = loss.attach(student)
-    try:
-        tuned = tune(
-            student, recorded, info.preprocess, recipe, loss,  # type: ignore[arg-type]
-            device=device, cancel=cancel, on_epoch=on_epoch,
-        )  # fmt: skip
-    finally:
-        handle.remove()
-    _save(out, tuned, info, teacher, config, recorded, recipe, start.note)
-    return out
-
-
-def _save(
-    out: Path,
-    tuned: Tuned,
-    teacher_info: ModelInfo,
-    teacher: Path,
-    config: DistillConfig,
-    recorded: Any,
-    recipe: Any,
-    start_note: str,
-) -> None:
-    extra = tuned.records(recorded, recipe)
-    extra["training"]["start"] = start_note
-    settings = {"temperature": config.temperature, "alpha": config.alpha}
-    extra["training"]["distillation"] = settings
-    info = ModelInfo(
-        arch=recipe.arch,
-        class_names=teacher_info.class_names,
-        preprocess=teacher_info.preprocess,
-        temperature=float(extra.pop("temperature")),
-        source=f"distilled from {teacher.name} ({teacher_info.arch})",
-        teacher={
-            "file": teacher.name,
-            "sha256": file_sha256(teacher),
-            "arch": teacher_info.arch,
-            **settings,
-        },
-        extra=extra,
-    )
-    save_model_file(out, tuned.state, info)
-    log.info("saved the student (epoch %d) to %s", tuned.epoch, out)
+    return recipe_of(teacher.extra, **changes)

@@ -23,10 +23,21 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import EngineError
 from engine.jobs import CancelToken
+from engine.models.card import file_sha256
 from engine.models.model_file import MODEL_SUFFIX, ModelInfo, layer_widths, save_model_file
 from engine.models.registry import classifier_layer
 from engine.training.distill import load_network
-from engine.training.tuning import EpochCallback, label_loss, recipe_of, recorded_data, tune
+from engine.training.recipe import StartingPoint
+from engine.training.records import TrainResult
+from engine.training.tuning import (
+    EpochCallback,
+    amend_card,
+    parts_for,
+    recipe_of,
+    recorded_data,
+    state_on_cpu,
+    tune,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -96,9 +107,10 @@ def prune(
     *,
     cancel: CancelToken | None = None,
     on_epoch: EpochCallback | None = None,
-) -> Path:
+) -> TrainResult | None:
     """Prune the ``.reslens`` file ``model``, fine-tune it for ``config.epochs`` on ``data``
-    (the folder it was trained on; not needed when epochs is 0), write it to ``out``."""
+    (the folder it was trained on; not needed when epochs is 0), write it to ``out`` (with a
+    report when fine-tuned). Returns the fine-tuning's result, None without fine-tuning."""
     from engine.runtime.backends.torch_backend import resolve_device
 
     config = config or PruneConfig()
@@ -109,31 +121,31 @@ def prune(
         raise EngineError("Fine-tuning after pruning needs the data set; give DATA or --epochs 0.")
     device = resolve_device(config.device)
     network, info = load_network(source, device)
-    already = info.structure["ratio"] if info.structure else 0.0
+    recorded = recorded_data(data, info.extra, source.name) if config.epochs and data else None
     prune_network(network, info.arch, ratio=config.ratio, input_size=info.preprocess.crop)
-    total = 1 - (1 - already) * (1 - config.ratio)
-    extra: dict[str, Any] = {"pruning": {"from": source.name, "ratio": config.ratio}}
-    temperature = info.temperature
-    state = {k: v.detach().cpu() for k, v in network.state_dict().items()}
-    if config.epochs and data is not None:
-        recorded = recorded_data(data, info.extra, source.name)
-        recipe = recipe_of(info.extra, epochs=config.epochs, device=device)
-        criterion = label_loss(recipe, recorded, device)
-        tuned = tune(
-            network, recorded, info.preprocess, recipe, criterion,
-            device=device, cancel=cancel, on_epoch=on_epoch,
+    already = float(info.structure["ratio"]) if info.structure else 0.0
+    total = 1 - (1 - already) * (1 - config.ratio)  # of the stock widths, after earlier pruning
+    card = {
+        "source": f"{source.name} with {config.ratio:.0%} of its channels pruned",
+        "structure": structure_of(network, source.name, total),
+        "teacher": info.teacher,
+    }
+    pruning = {"from": source.name, "sha256": file_sha256(source), "ratio": config.ratio}
+    if recorded is None:
+        kept = {k: info.extra[k] for k in ("training", "split") if k in info.extra}
+        save_model_file(
+            out, state_on_cpu(network), ModelInfo(
+                arch=info.arch, class_names=info.class_names, preprocess=info.preprocess,
+                temperature=info.temperature, extra=kept | {"pruning": pruning}, **card,
+            ),
         )  # fmt: skip
-        extra |= tuned.records(recorded, recipe)
-        temperature, state = float(extra.pop("temperature")), tuned.state
-    card = ModelInfo(
-        arch=info.arch,
-        class_names=info.class_names,
-        preprocess=info.preprocess,
-        temperature=temperature,
-        source=f"{source.name} with {config.ratio:.0%} of its channels pruned",
-        structure=structure_of(network, source.name, total),
-        teacher=info.teacher,
-        extra=extra,
-    )
-    save_model_file(out, state, card)
-    return out
+        return None
+    settings = recipe_of(info.extra, epochs=config.epochs, device=device)
+    start = StartingPoint(False, None, f"Pruned from {source.name}; {METHOD}.")
+    parts = parts_for(network, settings, recorded, info.preprocess, device)
+    result = tune(
+        out, parts, recorded, settings, info.preprocess, start=start, cancel=cancel,
+        on_epoch=on_epoch,
+    )  # fmt: skip
+    amend_card(out, **card, extra={"pruning": pruning})
+    return result

@@ -1,11 +1,14 @@
-"""Train a network that already exists (a student next to its teacher, a pruned model) on the
-split another model recorded: what ``reslens distill`` and ``reslens prune`` share.
+"""Train a network that already exists (a student beside its teacher, a pruned model) on the
+split another model recorded, and save it as ``train`` saves its models: what ``reslens
+distill`` and ``reslens prune`` share.
 
-Built from the training recipe's public pieces (:func:`recipe.param_groups`,
-:func:`recipe.make_optimizer`, :func:`recipe.lr_factor`, :func:`recipe.train_one_epoch`,
-:func:`recipe.evaluate`, the data module's augmentation and batches), so the augmentation,
-schedule (linear warm-up, cosine decay), optimizer and early stopping are those of ``train``.
-Not supported here: resuming (a run is short; cancelling keeps the best epoch so far).
+:func:`engine.training.run.train` builds its own network, so this runs the epochs itself, but
+only from the training package's public pieces: :func:`prepare.prepare_data` (scan, health,
+split), :class:`prepare.TrainingParts` and the recipe's optimizer groups, ``LambdaLR``
+schedule, loss, :func:`recipe.train_one_epoch` and :func:`recipe.evaluate`, the data module's
+augmented batches, and :func:`outputs.build_result` for the model file, its records and the
+HTML report. Augmentation, schedule, optimizer, early stopping and cancelling are therefore
+``train``'s. Not supported: resuming (these runs are short; cancelling keeps the best epoch).
 """
 
 from __future__ import annotations
@@ -24,23 +27,17 @@ import numpy as np
 from engine.errors import Cancelled, DatasetError
 from engine.imaging.preprocess import PreprocessSpec
 from engine.jobs import CancelToken
+from engine.models.model_file import ModelInfo, load_model_file, save_model_file
+from engine.training import recipe
 from engine.training.data import ImageStore, epoch_order, eval_batches, train_batches
 from engine.training.data import steps_per_epoch as count_steps
-from engine.training.health import assess
-from engine.training.metrics import classification_metrics, fit_temperature, nll
-from engine.training.recipe import (
-    Amp,
-    Inputs,
-    evaluate,
-    lr_factor,
-    make_optimizer,
-    param_groups,
-    set_phase,
-    train_one_epoch,
-)
-from engine.training.records import TrainConfig
-from engine.training.scan import DatasetScan, scan_dataset
-from engine.training.splits import DataSplit, fingerprint, split_dataset
+from engine.training.metrics import nll
+from engine.training.outputs import BestModel, RunFacts, build_result
+from engine.training.prepare import TrainingParts, prepare_data
+from engine.training.recipe import Amp, Inputs, Schedule, StartingPoint
+from engine.training.records import EpochRecord, Stopped, TrainConfig, TrainResult
+from engine.training.scan import DatasetScan
+from engine.training.splits import DataSplit, fingerprint
 
 if TYPE_CHECKING:
     import torch
@@ -48,8 +45,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EpochCallback = Callable[[dict[str, Any]], None]
-"""Called after each epoch with its record (epoch, losses, accuracies, seconds)."""
+EpochCallback = Callable[[EpochRecord], None]
+EVAL_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -60,56 +57,19 @@ class RecordedData:
     split: DataSplit
 
 
-@dataclass(frozen=True)
-class Tuned:
-    """The best epoch of a short training: weights, validation logits and what was measured."""
-
-    state: dict[str, torch.Tensor]
-    epoch: int
-    val_logits: np.ndarray
-    val_labels: np.ndarray
-    history: tuple[dict[str, Any], ...]
-    seconds: float
-    stopped: str
-
-    def records(self, data: RecordedData, config: TrainConfig) -> dict[str, Any]:
-        """Metrics, calibration, split and history for a model file's ``extra``."""
-        names = data.scan.class_names
-        temperature = fit_temperature(self.val_logits, self.val_labels)
-        metrics = classification_metrics(
-            self.val_logits, self.val_labels, names, temperature=temperature
-        )
-        return {
-            "training": {
-                "config": config.to_dict(),
-                "seed": config.seed,
-                "best_epoch": self.epoch,
-                "stopped": self.stopped,
-                "seconds": round(self.seconds, 1),
-            },
-            "dataset": {"root": str(data.scan.root), "class_counts": data.scan.counts()},
-            "split": data.split.to_dict(data.scan.root, names),
-            "metrics": {"val": metrics.to_dict(), "test": None},
-            "history": list(self.history),
-            "temperature": temperature,
-        }
+def recipe_of(extra: Mapping[str, Any], **changes: Any) -> TrainConfig:
+    """The training settings a model file records, with ``changes`` applied."""
+    saved = (extra.get("training") or {}).get("config") or {}
+    return dataclasses.replace(TrainConfig.from_dict(saved), **changes)
 
 
 def recorded_data(root: str | Path, extra: Mapping[str, Any], label: str) -> RecordedData:
     """Scan ``root`` and split it as the model file's records say; DatasetError when the data
     changed since (other files, or files moved between splits)."""
-    scan = scan_dataset(root)
-    assess(scan).raise_if_unusable()
-    config = TrainConfig.from_dict((extra.get("training") or {}).get("config") or {})
-    split = split_dataset(
-        scan,
-        val_fraction=config.val_fraction,
-        test_fraction=config.test_fraction,
-        seed=config.seed,
-    )
     recorded = (extra.get("split") or {}).get("files")
     if recorded is None:
         raise DatasetError(f"{label} records no training split, so its data cannot be reused.")
+    scan, split = prepare_data(root, recipe_of(extra))
     if fingerprint(split.manifest(scan.root, scan.class_names)) != fingerprint(recorded):
         raise DatasetError(
             f"{root} is not the data {label} was trained on, or it changed since (files added, "
@@ -118,130 +78,159 @@ def recorded_data(root: str | Path, extra: Mapping[str, Any], label: str) -> Rec
     return RecordedData(scan, split)
 
 
-def recipe_of(extra: Mapping[str, Any], **changes: Any) -> TrainConfig:
-    """The training settings a model file records, with ``changes`` applied."""
-    saved = (extra.get("training") or {}).get("config") or {}
-    return dataclasses.replace(TrainConfig.from_dict(saved), **changes)
-
-
-def label_loss(config: TrainConfig, data: RecordedData, device: str) -> nn.Module:
-    """``train``'s loss: cross-entropy with label smoothing, class-weighted when balancing."""
-    import torch
-
-    weights = None
-    if config.balance == "loss":
-        k = len(data.scan.class_names)
-        counts = np.bincount([s.label for s in data.split.train], minlength=k)
-        share = len(data.split.train) / (k * np.maximum(counts, 1))
-        weights = torch.tensor(share, dtype=torch.float32, device=device)
-    return torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
+def parts_for(
+    model: nn.Module, config: TrainConfig, data: RecordedData, spec: PreprocessSpec, device: str
+) -> TrainingParts:
+    """``train``'s optimizer (per-group rates, as from scratch) and loss for ``model``."""
+    groups = recipe.param_groups(model, config.arch, config, False)
+    labels = [s.label for s in data.split.train]
+    criterion = recipe.make_criterion(labels, len(data.scan.class_names), config, device)
+    optimizer = recipe.make_optimizer(groups, config)
+    return TrainingParts(model, optimizer, criterion, Inputs(spec, device), Amp(device), device)
 
 
 def tune(
-    model: nn.Module,
+    out: Path,
+    parts: TrainingParts,
     data: RecordedData,
-    spec: PreprocessSpec,
     config: TrainConfig,
-    criterion: nn.Module,
+    spec: PreprocessSpec,
     *,
-    device: str,
+    start: StartingPoint,
     cancel: CancelToken | None = None,
     on_epoch: EpochCallback | None = None,
-) -> Tuned:
-    """Train ``model`` (already on ``device``) for ``config.epochs`` on ``data.split.train``,
-    keeping the epoch with the lowest validation loss; stops early after ``config.patience``
-    epochs without improvement. ``criterion(logits, labels)`` is the loss to minimise."""
+) -> TrainResult:
+    """Train ``parts.model`` for ``config.epochs`` on ``data.split.train`` with
+    ``parts.criterion``, keep the epoch with the lowest validation loss (early stopping after
+    ``config.patience`` epochs without a lower one), save it to ``out`` with its report."""
     cancel = cancel or CancelToken()
-    store = ImageStore(spec, budget_bytes=config.cache_mb * 2**20)
-    store.preload(data.split.train, data.split.val, cancel=cancel)
-    loop = _Loop(model, data, config, criterion, store, Inputs(spec, device), Amp(device))
     started = time.perf_counter()
-    stopped = "completed"
+    store = ImageStore(spec, budget_bytes=config.cache_mb * 2**20)
+    store.preload(data.split.train, data.split.val + data.split.test, cancel=cancel)
+    epochs = _Epochs(parts, data, config, store, cancel)
+    stopped: Stopped = "completed"
     try:
         for epoch in range(1, config.epochs + 1):
-            record = loop.epoch(epoch, cancel)
+            record = epochs.run(epoch)
             if on_epoch is not None:
                 on_epoch(record)
-            if config.patience and loop.bad_epochs >= config.patience:
+            if config.patience and epochs.bad_epochs >= config.patience:
                 stopped = "early_stopped"
                 break
     except Cancelled:
-        if loop.best is None:
+        if epochs.best is None:
             raise
         stopped = "cancelled"
-    if loop.best is None:
-        raise RuntimeError("no epoch ran")
-    state, epoch, logits, labels = loop.best
-    return Tuned(
-        state, epoch, logits, labels, tuple(loop.history), time.perf_counter() - started, stopped
-    )
+    best = epochs.require_best()
+    test = None
+    if data.split.test and stopped != "cancelled":
+        parts.model.load_state_dict(best.state)
+        test = epochs.evaluate(data.split.test)
+    facts = RunFacts(
+        start, spec, parts.device, tuple(epochs.history), (start.note,),
+        time.perf_counter() - started,
+    )  # fmt: skip
+    return build_result(
+        out, best, scan=data.scan, split=data.split, config=config, facts=facts,
+        stopped=stopped, test=test, state_file=None, write_report=True,
+    )  # fmt: skip
 
 
-class _Loop:
-    """The epoch loop's state: optimizer, schedule position, best weights so far."""
+class _Epochs:
+    """One epoch at a time: train, evaluate, keep the best weights."""
 
     def __init__(
         self,
-        model: nn.Module,
+        parts: TrainingParts,
         data: RecordedData,
         config: TrainConfig,
-        criterion: nn.Module,
         store: ImageStore,
-        inputs: Inputs,
-        amp: Amp,
+        cancel: CancelToken,
     ) -> None:
-        self.model, self.data, self.config, self.criterion = model, data, config, criterion
-        self.store, self.inputs, self.amp = store, inputs, amp
-        self.optimizer = make_optimizer(param_groups(model, config.arch, config, False), config)
+        self.parts, self.data, self.config, self.store, self.cancel = (
+            parts, data, config, store, cancel,
+        )  # fmt: skip
         self.steps = count_steps(len(data.split.train), config.batch_size)
-        self.total = self.steps * config.epochs
-        self.warmup = max(1, min(self.steps, self.total // 10))
-        self.step = 0
-        self.best: tuple[dict[str, torch.Tensor], int, np.ndarray, np.ndarray] | None = None
-        self.best_loss = float("inf")
+        schedule = Schedule.for_run(self.steps, config.epochs)
+        self.scheduler = recipe.make_scheduler(parts.optimizer, schedule)
+        self.best: BestModel | None = None
         self.bad_epochs = 0
-        self.history: list[dict[str, Any]] = []
+        self.history: list[EpochRecord] = []
 
-    def set_lr(self) -> None:
-        factor = lr_factor(self.step, self.total, self.warmup)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.config.base_lr * group["lr_mult"] * factor
-        self.step += 1
-
-    def epoch(self, epoch: int, cancel: CancelToken) -> dict[str, Any]:
-        c, split = self.config, self.data.split
+    def run(self, epoch: int) -> EpochRecord:
+        c, split, parts = self.config, self.data.split, self.parts
         started = time.perf_counter()
-        set_phase(self.model, c.arch, head_only=False)
+        recipe.set_phase(parts.model, c.arch, head_only=False)
         labels = np.asarray([s.label for s in split.train], dtype=np.int64)
         order = epoch_order(labels, seed=c.seed, epoch=epoch, balanced=c.balance == "sampler")
-        color = not self.data.scan.grayscale
         batches = train_batches(
             self.store, split.train, order, batch_size=c.batch_size, seed=c.seed,
-            epoch=epoch, color=color, cancel=cancel,
+            epoch=epoch, color=not self.data.scan.grayscale, cancel=self.cancel,
         )  # fmt: skip
         with contextlib.closing(batches):
-            loss_sum, correct, seen = train_one_epoch(
-                self.model, self.criterion, self.optimizer, batches,
-                inputs=self.inputs, amp=self.amp, before_step=self.set_lr, cancel=cancel,
+            loss_sum, correct, seen = recipe.train_one_epoch(
+                parts.model, parts.criterion, parts.optimizer, batches, inputs=parts.inputs,
+                amp=parts.amp, scheduler=self.scheduler, cancel=self.cancel,
             )  # fmt: skip
-        val = eval_batches(self.store, split.val, batch_size=64, cancel=cancel)
-        with contextlib.closing(val):
-            logits, y, _ = evaluate(self.model, val, inputs=self.inputs, amp=self.amp)
-        val_loss = nll(logits, y)
-        improved = val_loss < self.best_loss - 1e-6
+        seconds = time.perf_counter() - started
+        val = self.evaluate(split.val)
+        val_loss = nll(val.logits, val.labels)
+        improved = self.best is None or val_loss < self.best.val_loss - 1e-6
         if improved:
-            state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
-            self.best, self.best_loss = (state, epoch, logits, y), val_loss
+            self.best = BestModel(epoch, val_loss, state_on_cpu(parts.model), val)
         self.bad_epochs = 0 if improved else self.bad_epochs + 1
-        record = {
-            "epoch": epoch,
-            "train_loss": loss_sum / max(seen, 1),
-            "train_accuracy": correct / max(seen, 1),
-            "val_loss": val_loss,
-            "val_accuracy": float(np.mean(logits.argmax(1) == y)),
-            "seconds": round(time.perf_counter() - started, 2),
-            "improved": improved,
-        }
+        record = _record(epoch, (loss_sum, correct, seen), val, val_loss, seconds, improved)
+        record = dataclasses.replace(record, lr=self.scheduler.get_last_lr()[0])
         self.history.append(record)
-        log.info("epoch %d: %s", epoch, record)
         return record
+
+    def evaluate(self, samples: tuple[Any, ...]) -> recipe.Evaluation:
+        batches = eval_batches(self.store, samples, batch_size=EVAL_BATCH, cancel=self.cancel)
+        with contextlib.closing(batches):
+            return recipe.evaluate(
+                self.parts.model, batches, inputs=self.parts.inputs, amp=self.parts.amp
+            )
+
+    def require_best(self) -> BestModel:
+        if self.best is None:
+            raise RuntimeError("no epoch has finished yet")
+        return self.best
+
+
+def _record(
+    epoch: int,
+    train: tuple[float, int, int],
+    val: recipe.Evaluation,
+    val_loss: float,
+    seconds: float,
+    improved: bool,
+) -> EpochRecord:
+    loss_sum, correct, seen = train
+    predicted, labels = val.logits.argmax(axis=1), val.labels
+    recalls = [np.mean(predicted[labels == k] == k) for k in np.unique(labels)]
+    return EpochRecord(
+        epoch=epoch,
+        phase="full",
+        train_loss=loss_sum / max(seen, 1),
+        train_accuracy=correct / max(seen, 1),
+        val_loss=val_loss,
+        val_accuracy=float(np.mean(predicted == labels)),
+        val_balanced_accuracy=float(np.mean(recalls)),
+        lr=0.0,
+        seconds=seconds,
+        images_per_s=seen / max(seconds, 1e-9),
+        improved=improved,
+    )
+
+
+def amend_card(path: Path, **changes: Any) -> None:
+    """Rewrite ``path`` (atomically) with its card changed: ``source``, ``structure``,
+    ``teacher``, or ``extra`` entries (``extra`` is merged, not replaced)."""
+    state, info = load_model_file(path)
+    fields = {f.name: getattr(info, f.name) for f in dataclasses.fields(ModelInfo)}
+    extra = dict(info.extra) | dict(changes.pop("extra", {}))
+    save_model_file(path, state, ModelInfo(**(fields | changes | {"extra": extra})))
+
+
+def state_on_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
