@@ -54,6 +54,6 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from exc
-    out = distill(args.teacher, args.data_dir, args.out, config, on_epoch=print_epoch)
-    finish(args.teacher, {"student": out}, args.data_dir, table=args.table)
+    distill(args.teacher, args.data_dir, args.out, config, on_epoch=print_epoch)
+    finish(args.teacher, {"student": args.out}, args.data_dir, table=args.table)
     return EXIT_OK

@@ -36,6 +36,6 @@ def run(args: argparse.Namespace) -> int:
         config = PruneConfig(ratio=args.ratio, epochs=args.epochs, device=args.device)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from exc
-    out = prune(args.model, args.data_dir, args.out, config, on_epoch=print_epoch)
-    finish(args.model, {"pruned": out}, args.data_dir, table=args.table)
+    prune(args.model, args.data_dir, args.out, config, on_epoch=print_epoch)
+    finish(args.model, {"pruned": args.out}, args.data_dir, table=args.table)
     return EXIT_OK
