@@ -24,6 +24,7 @@ class Actions:
     classify_waiting: QAction
     open_model: QAction
     choose_weights: QAction
+    model_info: QAction
     about: QAction
 
     def all(self) -> list[QAction]:
@@ -61,6 +62,7 @@ def create_actions(window: QMainWindow) -> Actions:
         choose_weights=make(
             "Choose Weights File…", None, "Use a pretrained weights file for this architecture"
         ),
+        model_info=make("About This Model…", None, "Stages, size, compute, data and metrics"),
         about=make("About ResLens", None),
     )
     actions.cancel.setEnabled(False)
@@ -85,6 +87,7 @@ def build_menus(menu_bar: QMenuBar, actions: Actions) -> None:
     model_menu = menu_bar.addMenu("&Model")
     model_menu.addAction(actions.open_model)
     model_menu.addAction(actions.choose_weights)
+    model_menu.addAction(actions.model_info)
     help_menu = menu_bar.addMenu("&Help")
     help_menu.addAction(actions.about)
 

@@ -21,6 +21,7 @@ from engine.explain.display import VIEW_MODES
 from gui.actions import build_menus, build_toolbar, create_actions
 from gui.controller import Controller, Notice
 from gui.dialogs.about import AboutDialog
+from gui.dialogs.model_info import ModelInfoDialog
 from gui.dialogs.prompts import Prompts
 from gui.dialogs.sort_copies import SortCopiesDialog
 from gui.model_chooser import ModelChooser
@@ -111,6 +112,7 @@ class MainWindow(QMainWindow):
             lambda: self.models.choose_weights(self.models.current_arch())
         )
         a.about.triggered.connect(self._about)
+        a.model_info.triggered.connect(self._model_info)
         self.models.loaded.connect(self._explain_current)
         self.models.failed.connect(lambda text: self._on_notice(Notice("error", text)))
         self.model_bar.top_k_chosen.connect(self._on_top_k)
@@ -319,6 +321,12 @@ class MainWindow(QMainWindow):
         device = classifier.device if classifier is not None else "-"
         self.about_dialog = AboutDialog(model, device, self)
         self.about_dialog.open()
+
+    def _model_info(self) -> None:
+        choice = self.controller.choice
+        spec = choice.spec if choice is not None else self.controller.settings.model
+        self.model_info_dialog = ModelInfoDialog(spec, self)
+        self.model_info_dialog.open()
 
     def _on_tab_changed(self, index: int) -> None:
         holder = self.tabs.widget(index)

@@ -25,7 +25,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.cli import classify, doctor, explain, export, models, train
+    from engine.cli import classify, distill, doctor, explain, export, info, models, prune, train
     from engine.cli.common import add_log_options
 
     parser = Parser(
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="say more")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (classify, explain, models, export, train, doctor):
+    for module in (classify, explain, models, info, export, train, distill, prune, doctor):
         module.add_parser(sub)
     for subparser in sub.choices.values():
         add_log_options(subparser)

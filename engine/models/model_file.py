@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from engine.atomic import atomic_write_bytes
 from engine.errors import ModelLoadError
-from engine.imaging.preprocess import PreprocessSpec
-from engine.models.registry import get_architecture
+from engine.models.card import ModelCard
+from engine.models.registry import build_model, get_architecture
 from engine.versions import versions
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
 
 MODEL_SUFFIX = ".reslens"
 SCHEMA_VERSION = 1
@@ -30,13 +31,10 @@ _HEADER_KEY = "reslens"
 
 
 @dataclass(frozen=True)
-class ModelInfo:
-    """What a model file says about its model. ``extra`` holds training records as JSON data."""
+class ModelInfo(ModelCard):
+    """What a model file says about its model: its :class:`ModelCard`, when it was made, and
+    ``extra``, the training records as JSON data."""
 
-    arch: str
-    class_names: tuple[str, ...]
-    preprocess: PreprocessSpec
-    temperature: float = 1.0
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     extra: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
@@ -51,10 +49,7 @@ class ModelInfo:
         return json.dumps(
             {
                 "schema_version": self.schema_version,
-                "arch": self.arch,
-                "class_names": list(self.class_names),
-                "preprocess": self.preprocess.to_dict(),
-                "temperature": self.temperature,
+                **self.card_dict(),
                 "created": self.created,
                 "versions": versions(("reslens", "torch", "torchvision", "numpy", "pillow")),
                 "extra": dict(self.extra),
@@ -70,11 +65,9 @@ class ModelInfo:
                 f"This model file uses format version {version}; "
                 f"this ResLens reads up to {SCHEMA_VERSION}. Update ResLens."
             )
+        fields = cls.card_fields(data) | {"arch": get_architecture(data["arch"]).name}
         return cls(
-            arch=get_architecture(data["arch"]).name,
-            class_names=tuple(str(n) for n in data["class_names"]),
-            preprocess=PreprocessSpec.from_dict(data["preprocess"]),
-            temperature=float(data.get("temperature", 1.0)),
+            **fields,
             created=str(data.get("created", "")),
             extra=data.get("extra", {}),
             schema_version=version,
@@ -117,3 +110,63 @@ def load_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelInf
 
     info = read_model_info(path)
     return load_file(str(path), device="cpu"), info
+
+
+def build_network(info: ModelCard) -> nn.Module:
+    """The network ``info`` describes, randomly initialised: the stock architecture with the
+    card's number of classes, its layers resized to ``info.structure`` when it was pruned."""
+    network = build_model(info.arch, num_classes=len(info.class_names))
+    if info.structure is not None:
+        resize_layers(network, info.structure["layers"])
+    return network
+
+
+def layer_widths(network: nn.Module) -> dict[str, list[int]]:
+    """Conv/linear ``[out, in]`` and batch-norm ``[n]`` widths by module name (see
+    :mod:`engine.models.card`)."""
+    from torch import nn
+
+    widths: dict[str, list[int]] = {}
+    for name, module in network.named_modules():
+        if isinstance(module, nn.Conv2d):
+            widths[name] = [module.out_channels, module.in_channels]
+        elif isinstance(module, nn.Linear):
+            widths[name] = [module.out_features, module.in_features]
+        elif isinstance(module, nn.BatchNorm2d):
+            widths[name] = [module.num_features]
+    return widths
+
+
+def resize_layers(network: nn.Module, widths: Mapping[str, list[int]]) -> None:
+    """Replace each conv, linear and batch-norm layer named in ``widths`` by a fresh one of
+    those widths (kernel, stride, padding and bias kept)."""
+    from torch import nn
+
+    for name, size in widths.items():
+        old = network.get_submodule(name)
+        new: nn.Module
+        if isinstance(old, nn.Conv2d):
+            new = nn.Conv2d(
+                size[1],
+                size[0],
+                old.kernel_size,  # type: ignore[arg-type]
+                stride=old.stride,  # type: ignore[arg-type]
+                padding=old.padding,  # type: ignore[arg-type]
+                dilation=old.dilation,  # type: ignore[arg-type]
+                bias=old.bias is not None,
+            )
+        elif isinstance(old, nn.Linear):
+            new = nn.Linear(size[1], size[0], bias=old.bias is not None)
+        elif isinstance(old, nn.BatchNorm2d):
+            new = nn.BatchNorm2d(size[0])
+        else:
+            raise ModelLoadError(f"cannot resize layer {name!r} ({type(old).__name__})")
+        parent, _, child = name.rpartition(".")
+        setattr(network.get_submodule(parent) if parent else network, child, new)
+
+
+def card_of(path: str | Path) -> ModelCard | None:
+    """The card of a ``.reslens`` file, None for anything else (an architecture name)."""
+    if Path(path).suffix.lower() != MODEL_SUFFIX or not Path(path).is_file():
+        return None
+    return read_model_info(path).card()

@@ -29,6 +29,7 @@ import numpy as np
 
 from engine.atomic import atomic_write_bytes
 from engine.errors import ExportError
+from engine.models.model_file import card_of
 from engine.models.registry import Architecture, get_architecture
 from engine.onnx.parity import (
     FP32_TOLERANCE,
@@ -179,7 +180,10 @@ def build_onnx(classifier: Classifier) -> tuple[Any, OnnxModelInfo]:
     model, arch = torch_parts(classifier)
     wrapper = _with_features(model, arch, relu=arch.relu_before_pool)
     proto = onnx.load_from_string(_trace(wrapper, classifier.preprocess.crop))
+    lineage = card_of(classifier.source.weights)  # a .reslens file's pruning and teacher
     info = OnnxModelInfo(
+        structure=lineage.structure if lineage else None,
+        teacher=lineage.teacher if lineage else None,
         arch=arch.name,
         class_names=classifier.class_names,
         preprocess=classifier.preprocess,

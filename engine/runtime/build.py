@@ -11,7 +11,7 @@ from pathlib import Path
 
 from engine.errors import ModelLoadError
 from engine.jobs import CancelToken
-from engine.models.model_file import MODEL_SUFFIX, load_model_file
+from engine.models.model_file import MODEL_SUFFIX, build_network, load_model_file
 from engine.models.registry import (
     build_model,
     cam_target_layer,
@@ -104,7 +104,7 @@ def load_model_file_classifier(path: Path, *, device: str = "auto") -> Classifie
     from engine.runtime.backends.torch_backend import TorchBackend, resolve_device
 
     state, info = load_model_file(path)
-    network = build_model(info.arch, num_classes=len(info.class_names))
+    network = build_network(info)  # a pruned model's own layer widths, from its card
     try:
         network.load_state_dict(state)
     except RuntimeError as exc:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.errors import ModelLoadError
-from engine.imaging.preprocess import PreprocessSpec
+from engine.models.card import META_PREFIX, ModelCard
 from engine.versions import version_or_unknown
 
 if TYPE_CHECKING:
@@ -41,25 +41,20 @@ log = logging.getLogger(__name__)
 
 INPUT, LOGITS, FEATURES = "input", "logits", "features"
 """Tensor names in exported graphs: float32 (N, 3, crop, crop) -> (N, K) and (N, C, h, w)."""
-META_PREFIX = "reslens."
 FORMAT_VERSION = 1
 """Version of what ``reslens export`` writes into the metadata; readers accept up to this."""
 _ORT_QUIET, _ORT_SILENT = 3, 4  # onnxruntime severities: 3 = errors only, 4 = fatal only
 
 
 @dataclass(frozen=True)
-class OnnxModelInfo:
-    """What an exported model says about itself (``reslens.*`` metadata properties).
+class OnnxModelInfo(ModelCard):
+    """What an exported model says about itself (``reslens.*`` metadata properties): its
+    :class:`ModelCard` and what the export adds.
 
     ``cam_weight`` names the graph initializer holding the classifier weight, float32 (K, C)
     when ``cam_weight_transposed`` is False, (C, K) when True.
     """
 
-    arch: str
-    class_names: tuple[str, ...]
-    preprocess: PreprocessSpec
-    temperature: float = 1.0
-    source: str = ""
     cam_weight: str = ""
     cam_weight_transposed: bool = False
     quantization: str = ""
@@ -71,11 +66,7 @@ class OnnxModelInfo:
         """``reslens.*`` key -> string value, for ONNX ``metadata_props``."""
         values: dict[str, Any] = {
             "format": FORMAT_VERSION,
-            "arch": self.arch,
-            "class_names": list(self.class_names),
-            "preprocess": self.preprocess.to_dict(),
-            "temperature": self.temperature,
-            "source": self.source,
+            **self.card_dict(),
             "cam_weight": self.cam_weight,
             "cam_weight_transposed": self.cam_weight_transposed,
             "quantization": self.quantization,
@@ -107,11 +98,7 @@ class OnnxModelInfo:
                     "update ResLens to open it."
                 )
             return cls(
-                arch=str(data.get("arch", "")),
-                class_names=tuple(str(n) for n in data["class_names"]),
-                preprocess=PreprocessSpec.from_dict(data["preprocess"]),
-                temperature=float(data.get("temperature", 1.0)),
-                source=str(data.get("source", "")),
+                **cls.card_fields(data),
                 cam_weight=str(data.get("cam_weight", "")),
                 cam_weight_transposed=bool(data.get("cam_weight_transposed", False)),
                 quantization=str(data.get("quantization", "")),
