@@ -4,8 +4,8 @@ A :class:`TaskRunner` owns one worker thread and runs Python callables on it. Ev
 task produces (progress, its value, its exception) travels back as a message: the worker emits
 ``_Poster.posted``, which is connected with a *queued* connection to the ``@Slot``
 :meth:`TaskRunner._deliver` of the runner, a QObject living in the GUI thread. Only there are
-the public signals emitted, so whatever is connected to them (slots, lambdas, functions) runs
-on the GUI thread. (With PySide6 6.12, a worker's signal connected straight to a lambda runs
+the callbacks given to :meth:`TaskRunner.submit` called (and the runner's signals emitted),
+so they run on the GUI thread, each task's own: no routing by task id or payload type. (With PySide6 6.12, a worker's signal connected straight to a lambda runs
 the lambda in the worker thread, queued connection or not; hence this detour.)
 
 Rules for tasks: build ``QImage`` if you like, never ``QPixmap`` or widgets; check
@@ -62,6 +62,16 @@ class _Message:
     payload: object = None
 
 
+@dataclass(frozen=True)
+class Callbacks:
+    """What to call (on the GUI thread) when a task reports, returns, fails or is dropped."""
+
+    progress: Callable[[Any], None] | None = None
+    result: Callable[[Any], None] | None = None
+    error: Callable[[BaseException], None] | None = None
+    cancelled: Callable[[], None] | None = None
+
+
 @dataclass
 class _Entry:
     task_id: int
@@ -102,12 +112,27 @@ class TaskRunner(QObject):
         self._running: _Entry | None = None
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._callbacks: dict[int, Callbacks] = {}  # GUI thread only
         self._poster = _Poster()
         self._poster.posted.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
-    def submit(self, fn: Task) -> int:
-        """Queue ``fn(ctx)`` to run on the worker thread; return its task id."""
+    def submit(
+        self,
+        fn: Task,
+        *,
+        progress: Callable[[Any], None] | None = None,
+        result: Callable[[Any], None] | None = None,
+        error: Callable[[BaseException], None] | None = None,
+        cancelled: Callable[[], None] | None = None,
+    ) -> int:
+        """Queue ``fn(ctx)`` to run on the worker thread; return its task id.
+
+        ``progress(payload)`` for each ``ctx.report``, then exactly one of ``result(value)``,
+        ``error(exc)`` or ``cancelled()`` (also when the task is dropped or never ran), all on
+        the GUI thread. Call from the GUI thread.
+        """
         entry = _Entry(next(self._ids), fn)
+        self._callbacks[entry.task_id] = Callbacks(progress, result, error, cancelled)
         dropped: list[_Entry] = []
         with self._cond:
             if self._stopping:
@@ -122,6 +147,7 @@ class TaskRunner(QObject):
             self._cond.notify()
         for old in dropped:
             self.dropped.emit(old.task_id)
+            self._call_cancelled(old.task_id)
         return entry.task_id
 
     def cancel(self, task_id: int) -> None:
@@ -135,6 +161,7 @@ class TaskRunner(QObject):
                 self._queue.remove(entry)
         if waiting:
             self.cancelled.emit(task_id)
+            self._call_cancelled(task_id)
 
     def cancel_all(self) -> None:
         with self._cond:
@@ -144,6 +171,7 @@ class TaskRunner(QObject):
                 self._running.cancel.cancel()
         for entry in waiting:
             self.cancelled.emit(entry.task_id)
+            self._call_cancelled(entry.task_id)
 
     def is_idle(self) -> bool:
         with self._cond:
@@ -205,17 +233,34 @@ class TaskRunner(QObject):
     def _post(self, message: _Message) -> None:
         self._poster.posted.emit(message)
 
+    def _call_cancelled(self, task_id: int) -> None:
+        callbacks = self._callbacks.pop(task_id, None)
+        if callbacks is not None and callbacks.cancelled is not None:
+            callbacks.cancelled()
+
     @Slot(object)
     def _deliver(self, message: _Message) -> None:
-        """Runs on the GUI thread: re-emit a worker's message as a public signal."""
+        """Runs on the GUI thread: hand a worker's message to its task's callbacks."""
+        task, payload = message.task_id, message.payload
         if message.kind == "progress":
-            self.progress.emit(message.task_id, message.payload)
-        elif message.kind == "finished":
-            self.finished.emit(message.task_id, message.payload)
+            callbacks = self._callbacks.get(task)
+            if callbacks is not None and callbacks.progress is not None:
+                callbacks.progress(payload)
+            self.progress.emit(task, payload)
+            return
+        callbacks = self._callbacks.pop(task, None) or Callbacks()
+        if message.kind == "finished":
+            if callbacks.result is not None:
+                callbacks.result(payload)
+            self.finished.emit(task, payload)
         elif message.kind == "failed":
-            self.failed.emit(message.task_id, message.payload)
+            if callbacks.error is not None:
+                callbacks.error(payload)  # type: ignore[arg-type]
+            self.failed.emit(task, payload)
         elif message.kind == "cancelled":
-            self.cancelled.emit(message.task_id)
+            if callbacks.cancelled is not None:
+                callbacks.cancelled()
+            self.cancelled.emit(task)
 
 
 def _lower_priority() -> None:

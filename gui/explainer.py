@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from engine.errors import EngineError
@@ -64,9 +64,6 @@ class Explainer(QObject):
         # Only ever touched on the worker thread (tasks there run one at a time).
         self._images: LruCache[str, tuple[Image.Image, QImage]] = LruCache(3)
         self._runner = TaskRunner("interactive", max_pending=1, parent=self)
-        self._runner.progress.connect(self._on_progress)
-        self._runner.finished.connect(self._on_finished)
-        self._runner.failed.connect(self._on_failed)
 
     def show(self, path: Path, class_index: int | None = None, top_k: int = 5) -> None:
         """Show ``path`` and explain ``class_index`` (None: the top-1 class)."""
@@ -74,9 +71,18 @@ class Explainer(QObject):
         if class_index is None or self.current is None or self.current.path != path:
             self.current = None
         classifier = self.classifier
-        self._task = self._runner.submit(
-            lambda ctx: self._work(ctx, path, classifier, class_index, top_k)
+
+        def if_current(then):  # type: ignore[no-untyped-def]
+            # Only the newest request counts: an older one may still finish meanwhile.
+            return lambda value: then(value) if self._task == task else None
+
+        task = self._runner.submit(
+            lambda ctx: self._work(ctx, path, classifier, class_index, top_k),
+            progress=if_current(self.image_ready.emit),
+            result=if_current(self._on_finished),
+            error=if_current(self._on_failed),
         )
+        self._task = task
 
     def clear(self) -> None:
         self.path = None
@@ -110,22 +116,12 @@ class Explainer(QObject):
         rgba, rgb = heat_layers(explanation.heatmap)
         return CamView(path, explanation, to_qimage(rgba), to_qimage(rgb))
 
-    @Slot(int, object)
-    def _on_progress(self, task: int, view: object) -> None:
-        if task == self._task and isinstance(view, ImageView):
-            self.image_ready.emit(view)
-
-    @Slot(int, object)
-    def _on_finished(self, task: int, view: object) -> None:
-        if task != self._task:
-            return
-        if isinstance(view, CamView):
+    def _on_finished(self, view: CamView | None) -> None:
+        if view is None:
+            self.unexplained.emit("No model is loaded yet, so there is no heat map.")
+        else:
             self.current = view
             self.explained.emit(view)
-        else:
-            self.unexplained.emit("No model is loaded yet, so there is no heat map.")
 
-    @Slot(int, object)
-    def _on_failed(self, task: int, exc: object) -> None:
-        if task == self._task:
-            self.failed.emit(str(exc) if isinstance(exc, EngineError) else f"Error: {exc}")
+    def _on_failed(self, exc: BaseException) -> None:
+        self.failed.emit(str(exc) if isinstance(exc, EngineError) else f"Error: {exc}")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
@@ -19,12 +19,13 @@ from PySide6.QtWidgets import (
 
 from engine.explain.display import VIEW_MODES
 from gui.actions import build_menus, build_toolbar, create_actions
-from gui.controller import Controller, Notice
+from gui.controller import Controller
 from gui.dialogs.about import AboutDialog
 from gui.dialogs.model_info import ModelInfoDialog
 from gui.dialogs.prompts import Prompts
 from gui.dialogs.sort_copies import SortCopiesDialog
 from gui.model_chooser import ModelChooser
+from gui.notices import Notice
 from gui.options import StartOptions
 from gui.results_model import Role, RowState
 from gui.settings import Settings
@@ -35,8 +36,10 @@ from gui.widgets.model_bar import ModelBar
 from gui.widgets.progress_panel import ProgressPanel
 from gui.widgets.results_view import ResultsView
 
+if TYPE_CHECKING:
+    from gui.training.tab import TrainingTab
+
 log = logging.getLogger(__name__)
-TRAINING_MODULE = "gui.training.tab"
 
 
 class MainWindow(QMainWindow):
@@ -87,10 +90,11 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(classify, "Classify")
-        self.training_tab: QWidget | None = None
-        if _training_available():
-            self.tabs.addTab(QWidget(self), "Train")
-            self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.training_tab: TrainingTab | None = None
+        self.train_holder = QWidget(self)
+        QVBoxLayout(self.train_holder).setContentsMargins(0, 0, 0, 0)
+        self.tabs.addTab(self.train_holder, "Train")
+        self.tabs.currentChanged.connect(self._on_tab_changed)
         self.setCentralWidget(self.tabs)
         self.statusBar().addWidget(self.files_status)
         self.statusBar().addPermanentWidget(self.model_status)
@@ -329,13 +333,12 @@ class MainWindow(QMainWindow):
         self.model_info_dialog.open()
 
     def _on_tab_changed(self, index: int) -> None:
-        holder = self.tabs.widget(index)
-        if self.tabs.tabText(index) != "Train" or self.training_tab is not None or holder is None:
-            return
-        self.training_tab = _create_training_tab(holder)
-        signal = getattr(self.training_tab, "model_ready", None)
-        if signal is not None:
-            signal.connect(self._on_trained_model)
+        if self.tabs.widget(index) is self.train_holder and self.training_tab is None:
+            from gui.training.tab import TrainingTab  # pyqtgraph and the training engine: heavy
+
+            self.training_tab = TrainingTab(parent=self.train_holder)
+            self.train_holder.layout().addWidget(self.training_tab)
+            self.training_tab.model_ready.connect(self._on_trained_model)
 
     def _on_trained_model(self, path: str) -> None:
         self.models.load(path)
@@ -346,31 +349,7 @@ class MainWindow(QMainWindow):
         self.settings.splitter = self.splitter.saveState()
         self.settings.sync()
         self.hide()
-        shutdown = getattr(self.training_tab, "shutdown", None)
-        if shutdown is not None:
-            shutdown()
+        if self.training_tab is not None:
+            self.training_tab.shutdown()
         self.controller.shutdown()
         event.accept()
-
-
-def _training_available() -> bool:
-    try:
-        return importlib.util.find_spec(TRAINING_MODULE) is not None
-    except ImportError:
-        return False
-
-
-def _create_training_tab(holder: QWidget) -> QWidget:
-    """Build the Train tab on first use (its imports may be heavy)."""
-    layout = QVBoxLayout(holder)
-    layout.setContentsMargins(0, 0, 0, 0)
-    try:
-        from gui.training.tab import TrainingTab
-    except ImportError as exc:
-        log.warning("training tab unavailable: %s", exc)
-        label = QLabel(f"Training is not available in this installation ({exc}).")
-        layout.addWidget(label)
-        return label
-    tab: QWidget = TrainingTab(parent=holder)
-    layout.addWidget(tab)
-    return tab

@@ -47,12 +47,13 @@ class ModelChooser(QObject):
         bar.model_chosen.connect(self.load)
         bar.open_model_file.connect(self.open_model_file)
         bar.device_chosen.connect(self._on_device)
-        controller.model_loading.connect(lambda text: status.setText(f"Loading {text}…"))
+        loader = controller.loader
+        loader.loading.connect(lambda text: status.setText(f"Loading {text}…"))
         controller.model_loaded.connect(self._on_loaded)
-        controller.model_failed.connect(self._on_failed)
-        controller.weights_missing.connect(self._on_weights_missing)
-        controller.download_progress.connect(self._on_download)
-        controller.cuda_checked.connect(bar.set_cuda_available)
+        loader.failed.connect(self._on_failed)
+        loader.weights_missing.connect(self._on_weights_missing)
+        loader.download_progress.connect(self._on_download)
+        loader.cuda_checked.connect(bar.set_cuda_available)
 
     def current_arch(self) -> str:
         choice = self.controller.choice

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage, QPixmap
 
 from engine.errors import ImageLoadError
@@ -36,13 +36,8 @@ class ThumbnailProvider(QObject):
         self.size = size
         self._cache: LruCache[str, QPixmap] = LruCache(max_items)
         self._failed: LruCache[str, bool] = LruCache(max_items)
-        self._in_flight: dict[int, str] = {}
         self._requested: set[str] = set()
         self._runner = TaskRunner("thumbnails", max_pending=MAX_QUEUED, parent=self)
-        self._runner.finished.connect(self._on_finished)
-        self._runner.failed.connect(self._on_failed)
-        self._runner.dropped.connect(self._on_forgotten)
-        self._runner.cancelled.connect(self._on_forgotten)
 
     def __len__(self) -> int:
         return len(self._cache)
@@ -53,9 +48,13 @@ class ThumbnailProvider(QObject):
         if found is not None or path in self._requested or path in self._failed:
             return found
         size = self.size
-        task_id = self._runner.submit(lambda ctx: _decode(ctx, path, size))
-        self._in_flight[task_id] = path
         self._requested.add(path)
+        self._runner.submit(
+            lambda ctx: _decode(ctx, path, size),
+            result=lambda image: self._decoded(path, image),
+            error=lambda _exc: self._decoded(path, None),
+            cancelled=lambda: self._requested.discard(path),
+        )
         return None
 
     def failed(self, path: str) -> bool:
@@ -69,33 +68,13 @@ class ThumbnailProvider(QObject):
     def shutdown(self) -> None:
         self._runner.shutdown()
 
-    @Slot(int, object)
-    def _on_finished(self, task_id: int, image: QImage | None) -> None:
-        path = self._forget(task_id)
-        if path is None:
-            return
+    def _decoded(self, path: str, image: QImage | None) -> None:
+        self._requested.discard(path)
         if image is None:
             self._failed.put(path, True)
         else:
             self._cache.put(path, QPixmap.fromImage(image))
         self.ready.emit(path)
-
-    @Slot(int, object)
-    def _on_failed(self, task_id: int, exc: object) -> None:
-        path = self._forget(task_id)
-        if path is not None:
-            self._failed.put(path, True)
-            self.ready.emit(path)
-
-    @Slot(int)
-    def _on_forgotten(self, task_id: int) -> None:
-        self._forget(task_id)
-
-    def _forget(self, task_id: int) -> str | None:
-        path = self._in_flight.pop(task_id, None)
-        if path is not None:
-            self._requested.discard(path)
-        return path
 
 
 def _decode(ctx: TaskContext, path: str, size: int) -> QImage | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.errors import ModelLoadError
+from engine.errors import EngineError, ModelLoadError
 from engine.imaging.walk import find_images
 from engine.inference.chunks import ResultChunk, classify_in_chunks
 from engine.inference.loader import load_classifier
@@ -211,3 +211,33 @@ class ClassifySession:
         eta = (self.total - done) / self._rate if self._rate > 0 else None
         progress = Progress(done, self.total, self.failed, elapsed, self._rate, eta)
         return Activity("Classifying", progress, cancellable=True)
+
+
+def export_summary(written: int, waiting: int, path: Path | str) -> str:
+    """What an export says when done: rows written, and how many images are not in the file."""
+    text = f"Saved {written} rows to {path}."
+    if waiting:
+        text += (
+            f" {waiting} {'image is' if waiting == 1 else 'images are'} not classified yet and "
+            "not in the file."
+        )
+    return text
+
+
+def waiting_question(action: str, waiting: int) -> str:
+    """The question asked before exporting or sorting while images still wait."""
+    them = "it" if waiting == 1 else "them"
+    noun = "image is" if waiting == 1 else "images are"
+    return (
+        f"{waiting} {noun} not classified yet, so {action} would leave {them} out. "
+        f"Wait until {them} {'is' if waiting == 1 else 'are'} classified?"
+    )
+
+
+def describe_failure(exc: object) -> str:
+    """A worker's exception in words for a window (the traceback is in the log)."""
+    if isinstance(exc, EngineError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    return f"Unexpected error ({type(exc).__name__}: {exc}); details are in the log."

@@ -84,51 +84,42 @@ def test_closing_the_window_during_a_job_stops_every_worker(
     assert workers == []  # close waited for them; the thread fixture double-checks
 
 
-def test_a_task_that_raises_reports_on_the_gui_thread_and_the_worker_goes_on(qtbot) -> None:
+def test_each_task_reports_to_its_own_callbacks_on_the_gui_thread(qtbot) -> None:
     runner = TaskRunner("test")
     seen: list[tuple[str, object, bool]] = []
     main = threading.get_ident()
-    # A lambda, not a slot: the bridge still calls it on the GUI thread.
-    runner.failed.connect(
-        lambda task, exc: seen.append(("failed", exc, threading.get_ident() == main))
-    )
-    runner.finished.connect(
-        lambda task, v: seen.append(("finished", v, threading.get_ident() == main))
-    )
-    runner.progress.connect(
-        lambda task, p: seen.append(("progress", p, threading.get_ident() == main))
-    )
+
+    def note(kind: str):  # type: ignore[no-untyped-def]
+        return lambda value=None: seen.append((kind, value, threading.get_ident() == main))
 
     def broken(ctx):  # type: ignore[no-untyped-def]
         ctx.report("half way")
         raise RuntimeError("boom")
 
-    runner.submit(broken)
+    runner.submit(broken, progress=note("progress"), error=note("error"), result=note("wrong"))
     with qtbot.waitSignal(runner.finished, timeout=10_000):
-        runner.submit(lambda ctx: 42)
+        runner.submit(lambda ctx: 42, result=note("result"), error=note("wrong"))
     runner.shutdown()
-    kinds = [k for k, _, _ in seen]
-    assert kinds == ["progress", "failed", "finished"]
+    assert [k for k, _, _ in seen] == ["progress", "error", "result"]
+    assert seen[0][1] == "half way"
     assert isinstance(seen[1][1], RuntimeError) and seen[2][1] == 42
     assert all(on_gui for _, _, on_gui in seen)
 
 
-def test_latest_first_runner_drops_old_requests(qtbot) -> None:
+def test_latest_first_runner_drops_old_requests_and_says_so(qtbot) -> None:
     runner = TaskRunner("latest", max_pending=1)
     gate = threading.Event()
     done: list[int] = []
     dropped: list[int] = []
-    runner.dropped.connect(dropped.append)
-    runner.finished.connect(lambda task, value: done.append(value))
     runner.submit(lambda ctx: gate.wait(10) and 0)
     qtbot.waitUntil(lambda: not runner._queue, timeout=5_000)  # the first one is running
-    second = runner.submit(lambda ctx: 1)
-    runner.submit(lambda ctx: 2)
-    assert dropped == [second]
+    runner.submit(lambda ctx: 1, result=done.append, cancelled=lambda: dropped.append(1))
+    runner.submit(lambda ctx: 2, result=done.append, cancelled=lambda: dropped.append(2))
+    assert dropped == [1]
     with qtbot.waitSignal(runner.finished, timeout=10_000, check_params_cb=lambda t, v: v == 2):
         gate.set()
     runner.shutdown()
-    assert 1 not in done
+    assert done == [2]
 
 
 def test_an_unexpected_error_while_classifying_is_shown_and_the_next_job_runs(

@@ -92,13 +92,22 @@ def test_view_mode_opacity_and_keyboard_navigation(
     qtbot.mouseClick(window.inspector.mode_buttons["overlay"], Qt.MouseButton.LeftButton)
     window.inspector.opacity.setValue(80)
     assert viewer._heat.isVisible() and abs(viewer._heat.opacity() - 0.8) < 1e-6
+    fitted = viewer.zoom()
     viewer.zoom_by(2.0)
-    assert viewer.zoom() > 0
+    assert abs(viewer.zoom() - 2 * fitted) < 1e-6  # "+" really zooms, by the factor asked
+    qtbot.mouseClick(_tool_button(window, "Fit"), Qt.MouseButton.LeftButton)
+    assert abs(viewer.zoom() - fitted) < 1e-6  # and Fit goes back
     viewer.setFocus()
     with qtbot.waitSignal(explainer.explained, timeout=30_000):
         qtbot.keyClick(viewer, Qt.Key.Key_Right)
     assert window.results_view.currentIndex().row() == row + 1
     assert explainer.current.path.name == "img1.jpg"
+
+
+def _tool_button(window: MainWindow, text: str):  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QToolButton
+
+    return next(b for b in window.inspector.findChildren(QToolButton) if b.text() == text)
 
 
 def test_export_csv_lists_every_file_and_neutralises_formulas(

@@ -18,7 +18,7 @@ def offline_window(qtbot, settings: Settings, prompts: ScriptedPrompts):  # type
     """A first run offline: the default-style choice of a stock architecture without weights."""
     win = MainWindow(settings, prompts=prompts, options=StartOptions(model="resnet18"))
     win.show()
-    with qtbot.waitSignal(win.controller.weights_missing, timeout=60_000):
+    with qtbot.waitSignal(win.controller.loader.weights_missing, timeout=60_000):
         win.start()
     yield win
     win.close()
@@ -48,7 +48,7 @@ def test_missing_weights_dialog_names_the_file_and_the_folder(
     assert "downloading them failed" in dialog.reason.text()
     assert offline_window.model_status.text() == "No model loaded"
     # Retrying offline fails again: the dialog says so, nothing crashes or freezes.
-    with qtbot.waitSignal(offline_window.controller.weights_missing, timeout=30_000):
+    with qtbot.waitSignal(offline_window.controller.loader.weights_missing, timeout=30_000):
         qtbot.mouseClick(dialog.retry_button, Qt.MouseButton.LeftButton)
     assert offline_window.models.missing_weights is dialog and dialog.retry_button.isEnabled()
     assert "network access is disabled" in dialog.reason.text()
@@ -94,9 +94,12 @@ def test_random_weights_are_labelled_as_a_demo(qtbot, settings: Settings) -> Non
         win.start()
     assert win.model_status.text().startswith("DEMO, random weights")
     assert "meaningless" in win.messages.text()
-    assert settings.model != "resnet18" or settings.weights_file("resnet18") is None
     win.close()
     win.deleteLater()
+    # A demo is never remembered: the next start does not come back to random weights.
+    again = Settings.at(settings.q.fileName())
+    assert again.model != "resnet18"
+    assert not again.q.contains("weights/resnet18")
 
 
 def test_a_broken_model_file_is_a_message_not_a_crash(
@@ -105,26 +108,10 @@ def test_a_broken_model_file_is_a_message_not_a_crash(
     bad = tmp_path / "bad.reslens"
     bad.write_bytes(b"definitely not safetensors")
     prompts.model_path = str(bad)
-    with qtbot.waitSignal(window.controller.model_failed, timeout=30_000):
+    with qtbot.waitSignal(window.controller.loader.failed, timeout=30_000):
         window.commands.open_model.trigger()
     assert window.messages.level == "error"
     assert "bad.reslens" in window.messages.text()
-
-
-def test_train_tab_hands_a_new_model_to_the_classifier(
-    qtbot, window: MainWindow, tiny_model_file: Path
-) -> None:
-    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-    assert titles[0] == "Classify"
-    if "Train" not in titles:
-        pytest.skip("gui.training.tab is not installed yet")
-    window.tabs.setCurrentIndex(titles.index("Train"))
-    tab = window.training_tab
-    assert tab is not None
-    if not hasattr(tab, "model_ready"):
-        pytest.skip("the Train tab could not be built here")
-    with qtbot.waitSignal(window.controller.model_loaded, timeout=60_000):
-        tab.model_ready.emit(str(tiny_model_file))
 
 
 def test_an_onnx_model_file_classifies_and_explains(
