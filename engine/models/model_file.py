@@ -1,8 +1,9 @@
 """Self-describing model files (``.reslens``): safetensors tensors plus JSON metadata.
 
 One file holds everything needed to classify with the model again: the architecture, the class
-names, the preprocessing, the calibration temperature, and how the model was made (training
-settings, split manifest, metrics, library versions). The JSON lives in the safetensors header
+names, the preprocessing, the calibration temperature, the positive class of a two-class model,
+and how the model was made (``extra``: training settings with the model-selection metric, the
+split manifest with each file's group, metrics, library versions). The JSON lives in the safetensors header
 under the key ``reslens``, so reading it never touches the tensors and never unpickles anything.
 """
 
@@ -38,18 +39,22 @@ class ModelInfo(ModelCard):
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     extra: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    positive_class: str | None = None  # of a two-class model: what sensitivity is about
 
     def __post_init__(self) -> None:
         if not self.class_names:
             raise ValueError("a model needs at least one class name")
         if self.temperature <= 0:
             raise ValueError("temperature must be positive")
+        if self.positive_class is not None and self.positive_class not in self.class_names:
+            raise ValueError("positive_class must be one of class_names")
 
     def to_json(self) -> str:
         return json.dumps(
             {
                 "schema_version": self.schema_version,
                 **self.card_dict(),
+                "positive_class": self.positive_class,
                 "created": self.created,
                 "versions": versions(("reslens", "torch", "torchvision", "numpy", "pillow")),
                 "extra": dict(self.extra),
@@ -71,6 +76,7 @@ class ModelInfo(ModelCard):
             created=str(data.get("created", "")),
             extra=data.get("extra", {}),
             schema_version=version,
+            positive_class=data.get("positive_class"),
         )
 
 

@@ -47,6 +47,12 @@ class HealthReport:
     duplicate_groups: tuple[tuple[Path, ...], ...]  # identical files within one class
     conflicting: tuple[tuple[Path, ...], ...]  # identical files filed under different classes
     leaked: tuple[tuple[Path, Path], ...]  # (train file, val/test file) identical, folder split
+    near_duplicates: tuple[tuple[Path, Path], ...]  # near-identical pairs, not byte-identical
+    near_conflicting: tuple[tuple[Path, Path], ...]  # ... of them filed under different classes
+    near_leaked: tuple[tuple[Path, Path], ...]  # ... of them in train/ and in val/ or test/
+    group_counts: tuple[tuple[str, int], ...]  # distinct groups (patients ...) per class
+    shared_groups: tuple[str, ...]  # groups in train/ and in val/ or test/ (folder split)
+    group_by: str
     imbalance_ratio: float  # largest class / smallest non-empty class
     modes: tuple[tuple[str, int], ...]  # pixel formats and how many images have each
     size_range: tuple[int, int, int, int]  # smallest width, height; largest width, height
@@ -73,7 +79,15 @@ class HealthReport:
 
 
 def assess(scan: DatasetScan) -> HealthReport:
+    """Judge ``scan``: counts, groups, duplicates, near-duplicates, leaks, formats."""
     counts = scan.counts()
+    near = [
+        (scan.samples[a], scan.samples[b])
+        for a, b in scan.near_pairs
+        if scan.samples[a].sha256 != scan.samples[b].sha256
+    ]
+    folders = [(a, b) for a, b in near if _crosses_folders(a, b)]
+    shared = _shared_groups(scan)
     groups = duplicate_groups(scan.samples)
     same = [g for g in groups if len({s.label for s in g}) == 1]
     conflicting = [g for g in groups if len({s.label for s in g}) > 1]
@@ -96,14 +110,94 @@ def assess(scan: DatasetScan) -> HealthReport:
         duplicate_groups=tuple(tuple(s.path for s in g) for g in same),
         conflicting=tuple(tuple(s.path for s in g) for g in conflicting),
         leaked=tuple(leaked),
+        near_duplicates=tuple((a.path, b.path) for a, b in near),
+        near_conflicting=tuple((a.path, b.path) for a, b in near if a.label != b.label),
+        near_leaked=tuple((a.path, b.path) for a, b in folders),
+        group_counts=tuple(scan.group_counts().items()),
+        shared_groups=shared,
+        group_by=scan.group_by,
         imbalance_ratio=ratio,
         modes=tuple(Counter(s.mode for s in scan.samples).most_common()),
         size_range=(min(widths), min(heights), max(widths), max(heights)),
         grayscale=scan.grayscale,
         split_folders=scan.split_folders,
-        errors=tuple(_errors(scan, counts)),
-        warnings=tuple(_warnings(scan, counts, ratio, same, conflicting, leaked)),
+        errors=tuple(_errors(scan, counts) + _group_errors(scan, shared)),
+        warnings=tuple(
+            _warnings(scan, counts, ratio, same, conflicting, leaked)
+            + _near_warnings(scan, near, folders)
+            + _group_warnings(scan)
+        ),
     )
+
+
+def _crosses_folders(a: Sample, b: Sample) -> bool:
+    return {a.folder_split, b.folder_split} & {
+        "train"
+    } != set() and a.folder_split != b.folder_split
+
+
+def _shared_groups(scan: DatasetScan) -> tuple[str, ...]:
+    """Groups with files both in train/ and in val/ or test/ (a folder split only)."""
+    if not scan.split_folders:
+        return ()
+    where: dict[str, set[str | None]] = {}
+    for s in scan.samples:
+        where.setdefault(s.group, set()).add(s.folder_split)
+    return tuple(g for g, splits in where.items() if "train" in splits and len(splits) > 1)
+
+
+def _group_errors(scan: DatasetScan, shared: tuple[str, ...]) -> list[str]:
+    if not shared:
+        return []
+    return [
+        f"{len(shared)} group(s) (grouped by {scan.group_by}: patients, studies ...) have files "
+        f"both in train/ and in val/ or test/, so validation would score what training saw: "
+        f"{_list(shared)}. Move each group's files into one folder."
+    ]
+
+
+def _group_warnings(scan: DatasetScan) -> list[str]:
+    if scan.split_folders or not _grouped(scan):
+        return []
+    few = [n for n, g in scan.group_counts().items() if 0 < g < 2]
+    if not few:
+        return []
+    return [
+        f"{', '.join(repr(n) for n in few)} has only one group (patient), so it cannot be in "
+        "both training and validation: its validation figures will be missing. Add images from "
+        "more patients, or give train/ and val/ folders."
+    ]
+
+
+def _near_warnings(
+    scan: DatasetScan, near: list[tuple[Sample, Sample]], folders: list[tuple[Sample, Sample]]
+) -> list[str]:
+    warnings: list[str] = []
+    crossed = [(a, b) for a, b in near if a.label != b.label]
+
+    def pair(a: Sample, b: Sample) -> str:
+        return f"{_rel(scan.root, a.path)} ~ {_rel(scan.root, b.path)}"
+
+    if crossed:
+        warnings.append(
+            f"{len(crossed)} near-duplicate pair(s) (resized or re-encoded copies) are filed "
+            "under different classes (label conflicts?): " + _list(pair(a, b) for a, b in crossed)
+        )
+    if folders:
+        warnings.append(
+            f"{len(folders)} near-duplicate pair(s) lie in train/ and in val/ or test/: "
+            "validation figures will be too optimistic. " + _list(pair(a, b) for a, b in folders)
+        )
+    elif near and not scan.split_folders:
+        warnings.append(
+            f"{len(near)} near-duplicate pair(s) found; each set is kept together in one split."
+        )
+    return warnings
+
+
+def _grouped(scan: DatasetScan) -> bool:
+    """Whether any group holds more than one file (else every file is its own group)."""
+    return len({s.group for s in scan.samples}) < len(scan.samples)
 
 
 def _errors(scan: DatasetScan, counts: dict[str, int]) -> list[str]:
@@ -180,8 +274,16 @@ def _warnings(
 def describe(report: HealthReport) -> str:
     """A few lines of plain text for a terminal or a read-only text box."""
     width = max(5, *(len(name) for name, _ in report.class_counts))
+    groups = dict(report.group_counts)
+    grouped = sum(groups.values()) < report.total
     lines = [f"{len(report.class_counts)} classes, {_images(report.total)}:"]
-    lines += [f"  {name:<{width}}  {count:6d}" for name, count in report.class_counts]
+    if grouped:
+        lines[0] += f" (groups by {report.group_by}: patients, studies ...)"
+        lines.append(f"  {'':<{width}}  {'images':>6}  {'groups':>6}")
+    lines += [
+        f"  {name:<{width}}  {count:6d}" + (f"  {groups.get(name, 0):6d}" if grouped else "")
+        for name, count in report.class_counts
+    ]
     if report.imbalance_ratio:
         lines.append(f"imbalance (largest / smallest class): {report.imbalance_ratio:.1f} : 1")
     lo_w, lo_h, hi_w, hi_h = report.size_range

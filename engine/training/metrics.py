@@ -9,6 +9,7 @@ ROC-AUC as NaN when only one class is present.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -36,9 +37,10 @@ class ClassificationMetrics:
     """Everything measured on one labelled set (validation or test).
 
     ``confusion[i][j]`` counts images of true class i predicted as class j. For two classes,
-    the second class name is the positive one: sensitivity = its recall, specificity = the
-    first class's recall, ``roc_auc`` from its probability. ``ece`` is the expected calibration
-    error (15 equal-width confidence bins) of the probabilities the metrics were computed from.
+    ``positive`` names the positive class: sensitivity = its recall, specificity = the other
+    class's recall, ``roc_auc`` and ``roc`` (false-positive rate, true-positive rate points)
+    from its probability. ``ece`` is the expected calibration error (15 equal-width confidence
+    bins) of the probabilities the metrics were computed from.
     """
 
     accuracy: float
@@ -51,6 +53,8 @@ class ClassificationMetrics:
     sensitivity: float | None = None
     specificity: float | None = None
     roc_auc: float | None = None
+    positive: str | None = None
+    roc: tuple[tuple[float, float], ...] = ()
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -77,9 +81,8 @@ class ClassificationMetrics:
             auc = (
                 "n/a" if self.roc_auc is None or math.isnan(self.roc_auc) else f"{self.roc_auc:.3f}"
             )
-            positive = self.per_class[1].name
             lines.append(
-                f"positive class {positive!r}: sensitivity {self.sensitivity:.3f}, "
+                f"positive class {self.positive!r}: sensitivity {self.sensitivity:.3f}, "
                 f"specificity {self.specificity:.3f}, ROC-AUC {auc}"
             )
         lines.append(f"loss {self.loss:.4f}, calibration error (ECE) {self.ece:.3f}")
@@ -93,6 +96,65 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
         raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ in shape")
     flat = np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes)
     return flat.reshape(num_classes, num_classes).astype(np.int64)
+
+
+POSITIVE_NAMES = frozenset(
+    ("positive", "abnormal", "disease", "lesion", "tumor", "malignant", "yes", "1")
+)
+"""Class names that say "this is the finding" (matched case-insensitively, word by word)."""
+
+
+def default_positive(class_names: Sequence[str], counts: Sequence[int]) -> int:
+    """The positive class of a two-class set, asked of the data: the class named like a
+    finding (:data:`POSITIVE_NAMES`) if exactly one is, otherwise the smaller class (the
+    second on a tie)."""
+    named = [
+        i
+        for i, name in enumerate(class_names)
+        if POSITIVE_NAMES & set(re.split(r"[^a-z0-9]+", name.casefold()))
+    ]
+    if len(named) == 1:
+        return named[0]
+    return 0 if counts[0] < counts[1] else 1
+
+
+def roc_curve(
+    y_true: np.ndarray, scores: np.ndarray, points: int = 101
+) -> tuple[tuple[float, float], ...]:
+    """(false-positive rate, true-positive rate) pairs from (0, 0) to (1, 1), one per distinct
+    score threshold, thinned to about ``points``; empty when only one class is present."""
+    y = np.asarray(y_true).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    positives, negatives = int(y.sum()), int((~y).sum())
+    if positives == 0 or negatives == 0:
+        return ()
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # the end of each run of equal scores
+    tpr = np.r_[0.0, np.cumsum(y)[last] / positives]
+    fpr = np.r_[0.0, np.cumsum(~y)[last] / negatives]
+    keep = np.unique(np.linspace(0, len(tpr) - 1, min(points, len(tpr))).round().astype(int))
+    return tuple(
+        (round(float(f), 4), round(float(t), 4)) for f, t in zip(fpr[keep], tpr[keep], strict=True)
+    )
+
+
+def reliability_bins(
+    probs: np.ndarray, y_true: np.ndarray, bins: int = ECE_BINS
+) -> tuple[tuple[float, float, int], ...]:
+    """(mean confidence, accuracy, count) of each non-empty equal-width confidence bin: the
+    points of a reliability diagram."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if len(probs) == 0:
+        return ()
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == np.asarray(y_true)
+    which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    return tuple(
+        (float(confidence[m].mean()), float(correct[m].mean()), int(m.sum()))
+        for m in (which == b for b in range(bins))
+        if m.any()
+    )
 
 
 def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
@@ -186,8 +248,10 @@ def classification_metrics(
     class_names: Sequence[str],
     *,
     temperature: float = 1.0,
+    positive: int | None = None,
 ) -> ClassificationMetrics:
-    """All metrics for (N, K) ``logits`` against (N,) integer labels."""
+    """All metrics for (N, K) ``logits`` against (N,) integer labels; ``positive`` is the
+    index of the positive class of a two-class set (default: the second)."""
     num_classes = len(class_names)
     logits = np.asarray(logits, dtype=np.float64).reshape(-1, num_classes)
     y = _labels(y_true, num_classes)
@@ -199,12 +263,15 @@ def classification_metrics(
     recall = _ratio(tp, support)
     f1 = _ratio(2 * precision * recall, precision + recall)
     present = support > 0
-    binary: dict[str, float | None] = {}
+    binary: dict[str, Any] = {}
     if num_classes == 2:
+        pos = 1 if positive is None else positive
         binary = {
-            "sensitivity": float(recall[1]),
-            "specificity": float(recall[0]),
-            "roc_auc": roc_auc(y == 1, probs[:, 1]),
+            "sensitivity": float(recall[pos]),
+            "specificity": float(recall[1 - pos]),
+            "roc_auc": roc_auc(y == pos, probs[:, pos]),
+            "positive": class_names[pos],
+            "roc": roc_curve(y == pos, probs[:, pos]),
         }
     return ClassificationMetrics(
         accuracy=float(tp.sum() / len(y)) if len(y) else 0.0,

@@ -10,6 +10,7 @@ images.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,16 +21,18 @@ import numpy as np
 
 from engine.imaging.preprocess import PreprocessSpec
 from engine.models.model_file import ModelInfo, save_model_file
+from engine.runtime.classifier import softmax
+from engine.training.calibration import calibrate, cross_fitted
 from engine.training.health import assess
 from engine.training.metrics import (
     ClassificationMetrics,
     classification_metrics,
-    fit_temperature,
-    nll,
+    expected_calibration_error,
 )
 from engine.training.recipe import Evaluation, StartingPoint
 from engine.training.records import (
     Calibration,
+    CrossValidation,
     EpochRecord,
     Misclassified,
     Stopped,
@@ -38,7 +41,7 @@ from engine.training.records import (
 )
 from engine.training.report import write_report as write_html
 from engine.training.scan import DatasetScan
-from engine.training.splits import DataSplit
+from engine.training.splits import DataSplit, split_csv_path, write_split_csv
 
 if TYPE_CHECKING:
     import torch
@@ -57,6 +60,7 @@ class BestModel:
     val_loss: float
     state: Mapping[str, torch.Tensor]
     val: Evaluation
+    key: tuple[float, float] = (0.0, 0.0)  # its selection key (see recipe.selection_key)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class RunFacts:
     history: tuple[EpochRecord, ...]
     notes: tuple[str, ...]
     seconds: float
+    positive: int | None = None  # index of the positive class of a two-class set
+    cross_validation: CrossValidation | None = None
 
 
 @dataclass(frozen=True)
@@ -85,31 +91,40 @@ def report_path(model_path: Path) -> Path:
     return model_path.with_suffix(REPORT_SUFFIX)
 
 
-def summarize(best: BestModel, scan: DatasetScan, split: DataSplit) -> Summary:
-    """Calibrate ``best`` on its validation outputs; its metrics there and its mistakes."""
-    logits, labels, indices = best.val.logits, best.val.labels, best.val.indices
-    names = scan.class_names
-    temperature = fit_temperature(logits, labels)
-    before = classification_metrics(logits, labels, names)
-    after = classification_metrics(logits, labels, names, temperature=temperature)
-    calibration = Calibration(
-        temperature, before.ece, after.ece, nll(logits, labels), nll(logits, labels, temperature)
+def summarize(
+    best: BestModel,
+    scan: DatasetScan,
+    split: DataSplit,
+    *,
+    positive: int | None = None,
+    test: Evaluation | None = None,
+) -> Summary:
+    """Calibrate ``best`` on its validation outputs (judged on ``test`` if given, else
+    cross-fitted); its validation metrics at that temperature, whose ECE is cross-fitted too,
+    so no figure comes from the images the temperature was fitted on; and its mistakes."""
+    val, names = best.val, scan.class_names
+    calibration = calibrate(val, test, seed=split.seed)
+    temperature = calibration.temperature
+    metrics = classification_metrics(
+        val.logits, val.labels, names, temperature=temperature, positive=positive
     )
-    z = logits / temperature
-    probs = np.exp(z - z.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
+    honest = cross_fitted(val, seed=split.seed)[:, None]
+    ece = expected_calibration_error(softmax(val.logits / honest), val.labels)
+    metrics = dataclasses.replace(metrics, ece=ece)
+    probs = softmax(val.logits, temperature)
     predicted = probs.argmax(axis=1)
-    wrong = [i for i in np.argsort(-probs.max(axis=1), kind="stable") if predicted[i] != labels[i]]
+    order = np.argsort(-probs.max(axis=1), kind="stable")
+    wrong = [i for i in order if predicted[i] != val.labels[i]]
     mistakes = tuple(
         Misclassified(
-            split.val[int(indices[i])].path,
-            names[int(labels[i])],
+            split.val[int(val.indices[i])].path,
+            names[int(val.labels[i])],
             names[int(predicted[i])],
             float(probs[i].max()),
         )
         for i in wrong[:MAX_MISCLASSIFIED]
     )
-    return Summary(after, calibration, mistakes)
+    return Summary(metrics, calibration, mistakes)
 
 
 def model_extra(
@@ -136,6 +151,10 @@ def model_extra(
             "stopped": stopped or "in progress",
             "seconds": round(facts.seconds, 1),
             "notes": list(facts.notes),
+            "select_by": config.select_by,
+            "group_by": split.group_by,
+            "positive": _name(scan, facts.positive),
+            "cross_validation": cv.to_dict() if (cv := facts.cross_validation) else None,
         },
         "dataset": {
             "root": str(root),
@@ -171,10 +190,12 @@ def save_trained_model(
     config: TrainConfig,
     facts: RunFacts,
     stopped: Stopped | None,
+    test: Evaluation | None = None,
     test_metrics: ClassificationMetrics | None = None,
 ) -> Summary:
-    """Write the best weights and their records to ``out`` (atomically)."""
-    summary = summarize(best, scan, split)
+    """Write the best weights and their records to ``out`` and the split beside it as
+    ``<model>.split.csv`` (each atomically); ``test`` as for :func:`summarize`."""
+    summary = summarize(best, scan, split, positive=facts.positive, test=test)
     extra = model_extra(
         best, summary, scan=scan, split=split, config=config, facts=facts, stopped=stopped,
         test_metrics=test_metrics,
@@ -185,8 +206,10 @@ def save_trained_model(
         preprocess=facts.spec,
         temperature=summary.calibration.temperature,
         extra=extra,
+        positive_class=_name(scan, facts.positive),
     )
     save_model_file(out, best.state, info)
+    write_split_csv(split_csv_path(out), split, scan.root)
     log.info("saved the model of epoch %d to %s", best.epoch, out)
     return summary
 
@@ -208,13 +231,14 @@ def build_result(
     split (None without one); ``state_file`` is where the run can be resumed from, if it can."""
     test_metrics = None
     if test is not None:
-        temperature = summarize(best, scan, split).calibration.temperature
+        temperature = calibrate(best.val, test, seed=split.seed).temperature
         test_metrics = classification_metrics(
-            test.logits, test.labels, scan.class_names, temperature=temperature
-        )
+            test.logits, test.labels, scan.class_names, temperature=temperature,
+            positive=facts.positive,
+        )  # fmt: skip
     summary = save_trained_model(
         out, best, scan=scan, split=split, config=config, facts=facts, stopped=stopped,
-        test_metrics=test_metrics,
+        test=test, test_metrics=test_metrics,
     )  # fmt: skip
     report = report_path(out) if write_report else None
     result = TrainResult(
@@ -232,10 +256,16 @@ def build_result(
         misclassified=summary.mistakes,
         split=split,
         seconds=facts.seconds,
+        select_by=config.select_by,
+        cross_validation=facts.cross_validation,
     )
     if report is not None:
         write_html(report, result, health=assess(scan), arch=config.arch)
     return result
+
+
+def _name(scan: DatasetScan, index: int | None) -> str | None:
+    return None if index is None else scan.class_names[index]
 
 
 def _relative(root: Path, path: Path) -> str:

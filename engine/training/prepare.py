@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.errors import DatasetError
 from engine.imaging.preprocess import PreprocessSpec
-from engine.jobs import CancelToken
+from engine.jobs import CancelToken, Progress
 from engine.training.health import assess
+from engine.training.metrics import default_positive
 from engine.training.recipe import (
     Amp,
     Inputs,
@@ -40,24 +42,45 @@ def prepare_data(
     cancel: CancelToken | None = None,
     on_progress: CountCallback | None = None,
 ) -> tuple[DatasetScan, DataSplit]:
-    """Scan ``data`` (unless it is a scan already), refuse an unusable set, and split it as
-    ``config`` says. Raises :class:`DatasetError` with what to fix."""
+    """Scan ``data`` (unless it is a scan already), group it by ``config.group_by``, refuse an
+    unusable set, and split it as ``config`` says. Raises :class:`DatasetError` with what to
+    fix."""
+
+    def report(progress: Progress) -> None:
+        if on_progress is not None:
+            on_progress(progress.done, progress.total or 0)
+
     if isinstance(data, DatasetScan):
-        scan = data
+        scan = data if data.group_by == config.group_by else data.regroup(config.group_by)
     else:
-        scan = scan_dataset(
-            data,
-            cancel=cancel,
-            on_progress=None
-            if on_progress is None
-            else lambda p: on_progress(p.done, p.total or 0),
-        )
+        scan = scan_dataset(data, cancel=cancel, on_progress=report, group_by=config.group_by)
     assess(scan).raise_if_unusable()
+    positive_index(config, scan)  # a wrong --positive fails before any training
     c = config
     split = split_dataset(
         scan, val_fraction=c.val_fraction, test_fraction=c.test_fraction, seed=c.seed
     )
     return scan, split
+
+
+def positive_index(config: TrainConfig, scan: DatasetScan) -> int | None:
+    """The positive class of a two-class set: ``config.positive``, else asked of the data
+    (:func:`default_positive`); None for more classes. :class:`DatasetError` for a wrong name."""
+    names = scan.class_names
+    if config.positive is not None:
+        if len(names) != 2:
+            raise DatasetError(
+                f"--positive applies to two-class data sets; this one has {len(names)} classes."
+            )
+        if config.positive not in names:
+            raise DatasetError(
+                f"--positive {config.positive!r} is not a class here; the classes are "
+                f"{', '.join(repr(n) for n in names)}."
+            )
+        return names.index(config.positive)
+    if len(names) != 2:
+        return None
+    return default_positive(names, list(scan.counts().values()))
 
 
 @dataclass

@@ -30,7 +30,7 @@ from engine.models.registry import build_model, get_architecture, replace_head
 from engine.models.weights import DownloadProgress, load_pretrained_into, resolve_weights
 from engine.runtime.precision import Precision, precision_for_this_machine
 from engine.training.data import Batch
-from engine.training.records import TrainConfig, TrainProgress
+from engine.training.records import EpochRecord, SelectBy, TrainConfig, TrainProgress
 
 if TYPE_CHECKING:
     import torch
@@ -341,3 +341,23 @@ def evaluate(model: nn.Module, batches: Iterable[Batch], *, inputs: Inputs, amp:
             np.empty((0, 0), np.float32), np.empty(0, np.int64), np.empty(0, np.int64)
         )
     return Evaluation(np.concatenate(logits), np.concatenate(labels), np.concatenate(indices))
+
+
+def selection_key(record: EpochRecord, select_by: SelectBy) -> tuple[float, float]:
+    """How good an epoch is by ``select_by``, as a pair where bigger is better: (accuracy,
+    -loss) for the accuracies, so ties go to the lower loss; (-loss, 0) for the loss."""
+    loss = record.val_loss
+    if select_by == "loss":
+        return (-loss, 0.0)
+    figure = record.val_accuracy if select_by == "accuracy" else record.val_balanced_accuracy
+    return (figure, -loss)
+
+
+def improves(key: tuple[float, float], best: tuple[float, float] | None) -> bool:
+    """Whether ``key`` beats ``best`` (None: nothing yet) by more than 1e-6 in its first
+    figure, or ties there and beats it so in the second."""
+    if best is None:
+        return True
+    if abs(key[0] - best[0]) > 1e-6:
+        return key[0] > best[0]
+    return key[1] > best[1] + 1e-6

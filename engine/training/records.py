@@ -19,6 +19,8 @@ Optimizer = Literal["adamw", "sgd"]
 Balance = Literal["loss", "sampler", "none"]
 Phase = Literal["preparing", "training", "evaluating", "epoch", "finished"]
 Stopped = Literal["completed", "early_stopped", "cancelled"]
+SelectBy = Literal["balanced-accuracy", "accuracy", "loss"]
+SELECT_BY: tuple[SelectBy, ...] = ("balanced-accuracy", "accuracy", "loss")
 
 DEFAULT_LR: dict[str, float] = {"adamw": 1e-3, "sgd": 0.01}
 
@@ -34,7 +36,12 @@ class TrainConfig:
     whole network (None: one when pretrained and there are 3+ epochs, else none).
     ``backbone_lr_factor`` scales the learning rate of pretrained layers (the last stage gets
     its square root). ``balance``: class-weighted loss, class-balanced sampling, or neither.
-    ``patience``: stop after that many epochs without a lower validation loss (0: never).
+    ``select_by``: the validation figure that picks the epoch kept (ties in an accuracy are
+    broken by the lower loss); ``patience``: stop after that many epochs without a better one
+    (0: never). ``group_by``: how samples are grouped for the split (:mod:`engine.training.groups`).
+    ``positive``: the positive class of a two-class set (None: asked of the data).
+    ``folds``: 2+ trains that many cross-validation folds first, then the final model on all
+    training data (0: a plain train/validation split).
     """
 
     arch: str = "resnet18"
@@ -58,6 +65,10 @@ class TrainConfig:
     device: str = "auto"
     cache_mb: int = 1024
     reduced_precision: bool = True  # bf16 autocast where the CPU has it, AMP on CUDA; False: fp32
+    select_by: SelectBy = "balanced-accuracy"
+    group_by: str = "auto"
+    positive: str | None = None
+    folds: int = 0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.image_size < 16:
@@ -68,6 +79,10 @@ class TrainConfig:
             raise ValueError("balance must be 'loss', 'sampler' or 'none'")
         if not 0 <= self.label_smoothing < 1 or self.patience < 0 or self.cache_mb < 0:
             raise ValueError("need 0 <= label_smoothing < 1, patience >= 0, cache_mb >= 0")
+        if self.select_by not in SELECT_BY:
+            raise ValueError(f"select_by must be one of {', '.join(SELECT_BY)}")
+        if self.folds == 1 or self.folds < 0:
+            raise ValueError("folds must be 0 (no cross-validation) or at least 2")
 
     @property
     def base_lr(self) -> float:
@@ -101,7 +116,7 @@ class EpochRecord:
     lr: float
     seconds: float
     images_per_s: float
-    improved: bool  # the validation loss was the lowest so far: these weights are kept
+    improved: bool  # the best validation figure so far (see select_by): these weights are kept
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -156,16 +171,52 @@ class Misclassified:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Temperature scaling fitted on the validation set: ECE and NLL before and after."""
+    """Temperature scaling fitted on the validation split, judged on data it was not fitted
+    on (``measured_on`` says which): ECE and NLL before (T = 1) and after. ``fitted`` is the
+    temperature the fit found; ``temperature`` the one kept (1.0 when ``fitted`` was refused,
+    with a ``note``). ``reliability_*``: (mean confidence, accuracy, count) per bin."""
 
     temperature: float
     ece_before: float
     ece_after: float
     nll_before: float
     nll_after: float
+    fitted: float = 1.0
+    measured_on: str = "the validation split"
+    note: str | None = None
+    reliability_before: tuple[tuple[float, float, int], ...] = ()
+    reliability_after: tuple[tuple[float, float, int], ...] = ()
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def describe(self) -> str:
+        text = (
+            f"temperature {self.temperature:.3f}: calibration error (ECE) {self.ece_before:.3f} "
+            f"-> {self.ece_after:.3f}, measured on {self.measured_on}"
+        )
+        return text + (f". {self.note}" if self.note else "")
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """``folds`` grouped, stratified folds: each metric's mean and standard deviation over
+    the folds (``figures``: name -> (mean, sd)), and the best epoch of each fold."""
+
+    folds: int
+    figures: tuple[tuple[str, float, float], ...]
+    best_epochs: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "folds": self.folds,
+            "figures": {name: {"mean": m, "sd": sd} for name, m, sd in self.figures},
+            "best_epochs": list(self.best_epochs),
+        }
+
+    def describe(self) -> str:
+        parts = [f"{name} {m:.3f} ± {sd:.3f}" for name, m, sd in self.figures]
+        return f"{self.folds}-fold cross-validation (mean ± sd): " + ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -187,18 +238,30 @@ class TrainResult:
     misclassified: tuple[Misclassified, ...]
     split: DataSplit
     seconds: float
+    select_by: SelectBy = "balanced-accuracy"
+    cross_validation: CrossValidation | None = None
 
     def summary(self) -> str:
         how = {"completed": "finished", "early_stopped": "stopped early", "cancelled": "cancelled"}
         lines = [
             f"training {how[self.stopped]} after {len(self.history)} epoch(s); "
-            f"best epoch {self.best_epoch} (lowest validation loss)",
+            f"best epoch {self.best_epoch} ({selected(self.select_by)})",
             f"validation: {self.split.describe()}",
             self.metrics.table(),
-            f"temperature {self.calibration.temperature:.3f}: calibration error (ECE) "
-            f"{self.calibration.ece_before:.3f} -> {self.calibration.ece_after:.3f}",
+            self.calibration.describe(),
         ]
+        if self.cross_validation is not None:
+            lines.insert(0, self.cross_validation.describe())
         if self.test_metrics is not None:
             lines += ["test set:", self.test_metrics.table()]
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def selected(select_by: SelectBy) -> str:
+    """How the kept epoch was chosen, in words."""
+    return {
+        "balanced-accuracy": "highest validation balanced accuracy, ties to the lower loss",
+        "accuracy": "highest validation accuracy, ties to the lower loss",
+        "loss": "lowest validation loss",
+    }[select_by]

@@ -11,33 +11,24 @@ import html
 import io
 import math
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from engine.atomic import atomic_write_text
+from engine.training.charts import TRAIN_COLOR, VAL_COLOR, chart_font, reliability_image, roc_image
+from engine.training.records import selected
 
 if TYPE_CHECKING:
     from engine.training.health import HealthReport
     from engine.training.metrics import ClassificationMetrics
-    from engine.training.records import EpochRecord, TrainResult
+    from engine.training.records import Calibration, EpochRecord, TrainResult
 
-TRAIN_COLOR = (31, 119, 180)
-VAL_COLOR = (255, 127, 14)
 _INK, _GRID, _WHITE = (40, 40, 40), (225, 225, 225), (255, 255, 255)
 _MAX_ROWS = 50  # misclassified images listed in the report
 
 Series = tuple[str, Sequence[float], tuple[int, int, int]]
-
-
-@lru_cache(maxsize=4)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except (OSError, ImportError):  # Pillow built without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
 
 
 def line_chart(
@@ -51,7 +42,7 @@ def line_chart(
     width, height = size
     image = Image.new("RGB", size, _WHITE)
     draw = ImageDraw.Draw(image)
-    font = _font(12)
+    font = chart_font(12)
     left, top, right, bottom = 48, 28, width - 12, height - 28
     draw.text((8, 6), title, fill=_INK, font=font)
     values = [v for _, ys, _ in series for v in ys if math.isfinite(v)]
@@ -123,7 +114,7 @@ def confusion_image(
     each cell shaded by its share of the row and labelled with its count."""
     k = len(class_names)
     cell = cell or max(24, min(64, 480 // max(k, 1)))
-    font = _font(12 if cell >= 40 else 10)
+    font = chart_font(12 if cell >= 40 else 10)
     names = [n if len(n) <= 14 else n[:13] + "…" for n in class_names]
     margin = 16 + max(int(font.getlength(n)) for n in names)
     width, height = margin + k * cell + 10, margin + k * cell + 24
@@ -182,12 +173,14 @@ def report_html(result: TrainResult, *, health: HealthReport, arch: str) -> str:
         f"<p>{e(arch)}, {len(result.class_names)} classes; {e(_stopped(result))}. "
         f"{e(result.split.describe())}. {result.seconds / 60:.1f} minutes.</p>",
         "<ul>" + "".join(f"<li>{e(n)}</li>" for n in result.notes) + "</ul>",
-        "<h2>Validation results (best epoch)</h2>",
+        _cross_validation(result),
+        f"<h2>Validation results (best epoch: {e(selected(result.select_by))})</h2>",
         _metrics_table(result.metrics),
         f"<p>Accuracy {result.metrics.accuracy:.1%}, balanced accuracy "
         f"{result.metrics.balanced_accuracy:.1%}{_binary(result.metrics)}.</p>",
-        _calibration(result),
+        _calibration(result.calibration),
         _img(confusion_image(result.metrics.confusion, result.class_names), "confusion matrix"),
+        roc_html(result.test_metrics or result.metrics),
     ]
     if result.test_metrics is not None:
         parts += ["<h2>Test set</h2>", _metrics_table(result.test_metrics),
@@ -204,15 +197,40 @@ def _img(image: Image.Image, alt: str) -> str:
     return f"<p><img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'></p>"
 
 
-def _calibration(result: TrainResult) -> str:
-    c = result.calibration
-    if not result.misclassified and c.temperature == 1.0:
-        how = "left at 1: the validation set has no mistakes to calibrate against"
+def _calibration(c: Calibration) -> str:
+    if c.fitted == 1.0 and c.temperature == 1.0:
+        how = "left at 1: the validation split has no mistakes to calibrate against"
     else:
-        how = f"{c.temperature:.3f}, fitted on the validation set"
+        how = f"{c.temperature:.3f}, fitted on the validation split"
+    note = f" {html.escape(c.note)}" if c.note else ""
+    chart = _img(reliability_image(c.reliability_before, c.reliability_after), "reliability")
     return (
         f"<p>Calibration: temperature {how}; expected calibration error {c.ece_before:.3f} "
-        f"before, {c.ece_after:.3f} after.</p>"
+        f"before, {c.ece_after:.3f} after, measured on {html.escape(c.measured_on)}.{note}</p>"
+        + chart
+    )
+
+
+def roc_html(metrics: ClassificationMetrics) -> str:
+    """The ROC curve of a two-class result (empty for more classes)."""
+    if not metrics.roc or metrics.positive is None:
+        return ""
+    return _img(roc_image(metrics.roc, positive=metrics.positive, auc=metrics.roc_auc), "ROC")
+
+
+def _cross_validation(result: TrainResult) -> str:
+    cv = result.cross_validation
+    if cv is None:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{m:.3f} ± {sd:.3f}</td></tr>"
+        for name, m, sd in cv.figures
+    )
+    return (
+        f"<h2>Cross-validation ({cv.folds} folds)</h2><table><tr><th>figure</th>"
+        f"<th>mean ± sd</th></tr>{rows}</table><p>The final model was trained on all training "
+        "images; the validation figures below are those of the folds' models on the images each "
+        "did not train on.</p>"
     )
 
 
@@ -233,7 +251,7 @@ def _binary(metrics: ClassificationMetrics) -> str:
     auc = metrics.roc_auc
     auc_text = "n/a" if auc is None or math.isnan(auc) else f"{auc:.3f}"
     return (
-        f"; positive class {metrics.per_class[1].name!r}: sensitivity {metrics.sensitivity:.1%}, "
+        f"; positive class {metrics.positive!r}: sensitivity {metrics.sensitivity:.1%}, "
         f"specificity {metrics.specificity:.1%}, ROC-AUC {auc_text}"
     )
 
@@ -259,7 +277,7 @@ def _history_table(history: Sequence[EpochRecord]) -> str:
         f"<td>{r.val_accuracy:.3f}</td><td>{r.lr:.2e}</td><td>{r.images_per_s:.1f}</td></tr>"
         for r in history
     )
-    return f"<table>{head}{rows}</table><p>* the validation loss reached a new low.</p>"
+    return f"<table>{head}{rows}</table><p>* the best epoch so far (the one kept).</p>"
 
 
 def _mistakes(result: TrainResult) -> str:

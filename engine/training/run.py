@@ -7,7 +7,8 @@ Read top to bottom: :func:`train` makes a :class:`TrainingRun`, which prepares t
 health, split), then the model (the pieces of :mod:`engine.training.recipe`), runs the epochs
 (one epoch of training, evaluation on the validation split, keep the best weights, checkpoint
 now and then), and leaves the model file, report and result (:mod:`engine.training.outputs`).
-Early stopping on validation loss. On the CPU a given seed gives the same model every time,
+The epoch kept, and early stopping, go by ``config.select_by`` (balanced accuracy unless
+told otherwise). On the CPU a given seed gives the same model every time,
 and a resumed run the same model as an uninterrupted one.
 """
 
@@ -37,7 +38,7 @@ from engine.training.data import (
 )
 from engine.training.metrics import nll
 from engine.training.outputs import BestModel, RunFacts, build_result, save_trained_model
-from engine.training.prepare import build_parts, prepare_data
+from engine.training.prepare import build_parts, positive_index, prepare_data
 from engine.training.recipe import Evaluation, ProgressCallback, Schedule, StartingPoint
 from engine.training.records import (
     EpochRecord,
@@ -157,6 +158,8 @@ class TrainingRun:
             )
         if self.scan.unreadable:
             self.notes.append(f"{len(self.scan.unreadable)} unreadable image(s) were left out.")
+        self.notes += self.split.notes
+        self.positive = positive_index(self.config, self.scan)
 
     def _prepare_model(self, start: StartingPoint | None) -> None:
         c = self.config
@@ -196,7 +199,8 @@ class TrainingRun:
             self.model.load_state_dict(state)  # its validation outputs, then back to training
             val = self._evaluate(self.split.val)
             self.model.load_state_dict(saved.model)
-            self.best = BestModel(resumed.best_epoch, resumed.best_val_loss, state, val)
+            key = recipe.selection_key(self.history[resumed.best_epoch - 1], self.config.select_by)
+            self.best = BestModel(resumed.best_epoch, resumed.best_val_loss, state, val, key)
             self.best_saved = True
         self.notes.append(f"Resumed after {self.pos.step} steps (epoch {self.pos.epoch + 1}).")
 
@@ -212,9 +216,10 @@ class TrainingRun:
         for epoch in range(self.pos.epoch + 1, c.epochs + 1):
             self._run_epoch(epoch)
             if c.patience and self.pos.bad_epochs >= c.patience and epoch < c.epochs:
+                figure = c.select_by.replace("-", " ")
                 self.notes.append(
-                    f"Stopped early after epoch {epoch}: validation loss did not improve for "
-                    f"{c.patience} epochs."
+                    f"Stopped early after epoch {epoch}: validation {figure} did not improve "
+                    f"for {c.patience} epochs."
                 )
                 return "early_stopped"
         return "completed"
@@ -267,12 +272,13 @@ class TrainingRun:
         val = self._evaluate(self.split.val)
         self._eval_s = time.perf_counter() - eval_started
         val_loss = nll(val.logits, val.labels)
-        improved = self.best is None or val_loss < self.best.val_loss - 1e-6
         record = self._record(epoch, phase, val, val_loss, time.perf_counter() - started, rate)
+        key = recipe.selection_key(record, self.config.select_by)
+        improved = recipe.improves(key, self.best.key if self.best else None)
         self.history.append(dataclasses.replace(record, improved=improved))
         if improved:
             state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
-            self.best, self.best_saved = BestModel(epoch, val_loss, state, val), False
+            self.best, self.best_saved = BestModel(epoch, val_loss, state, val, key), False
         p = self.pos
         p.bad_epochs = 0 if improved else p.bad_epochs + 1
         p.epoch, p.epoch_step, p.loss_sum, p.correct, p.seen = epoch, 0, 0.0, 0, 0
@@ -375,7 +381,7 @@ class TrainingRun:
     def _facts(self) -> RunFacts:
         return RunFacts(
             self.start, self.spec, self.parts.device, tuple(self.history), tuple(self.notes),
-            self.elapsed_s,
+            self.elapsed_s, self.positive,
         )  # fmt: skip
 
     def _require_best(self) -> BestModel:

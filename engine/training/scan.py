@@ -5,11 +5,14 @@ images may sit deeper inside a class folder), or the same split by the user into
 ``train/``, ``val/`` (``valid``, ``validation``) and optionally ``test/`` folders, each holding
 the class folders. Scanning decodes every image once (cheaply: JPEGs at reduced scale) so that
 unreadable files are found before training, and hashes every file so exact duplicates are
-found. Files are only ever read.
+found, and takes a 64-bit difference hash of the decoded image so near-duplicates are found.
+Every sample gets a group (:mod:`engine.training.groups`: by default a DICOM file's patient).
+Files are only ever read.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections import Counter, defaultdict
@@ -24,6 +27,8 @@ from engine.errors import DatasetError, EngineError
 from engine.imaging.decode import load_image
 from engine.imaging.walk import find_images
 from engine.jobs import CancelToken, Progress, ProgressMeter, ordered_map
+from engine.training.groups import GroupKeys, assign_groups, parse_group_rule
+from engine.training.neardup import dhash, near_pairs
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,10 @@ class Sample:
     mode: str  # the file's own pixel format: "RGB", "L", "I;16", "RGBA", "DICOM 16-bit" ...
     grayscale: bool  # decoded pixels have R == G == B (within JPEG noise)
     folder_split: str | None = None  # "train", "val" or "test" when the user split by folders
+    dhash: int = 0  # 64-bit difference hash of the decoded image (near-duplicates)
+    patient_id: str | None = None  # DICOM PatientID / StudyInstanceUID, when the file has them
+    study_uid: str | None = None
+    group: str = ""  # the samples that must stay in one split share it (see groups.py)
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,32 @@ class DatasetScan:
     unreadable: tuple[tuple[Path, str], ...]  # image files that failed to decode, and why
     ignored: tuple[tuple[Path, str], ...]  # files that are not images, or outside class folders
     split_folders: bool  # True when the user's train/ and val/ folders define the split
+    near_pairs: tuple[tuple[int, int], ...] = ()  # near-duplicate sample index pairs (i < j)
+    group_by: str = "auto"  # the rule that set each sample's group
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the data folder, POSIX style (as recorded with a model)."""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def regroup(self, group_by: str) -> DatasetScan:
+        """The same scan with every sample's group set by the rule ``group_by``."""
+        rule = parse_group_rule(group_by)
+        keys = [GroupKeys(self.relative(s.path), s.patient_id, s.study_uid) for s in self.samples]
+        groups = assign_groups(rule, keys)
+        samples = tuple(
+            dataclasses.replace(s, group=g) for s, g in zip(self.samples, groups, strict=True)
+        )
+        return dataclasses.replace(self, samples=samples, group_by=group_by)
+
+    def group_counts(self) -> dict[str, int]:
+        """Distinct groups per class."""
+        found: dict[int, set[str]] = defaultdict(set)
+        for s in self.samples:
+            found[s.label].add(s.group)
+        return {name: len(found.get(i, ())) for i, name in enumerate(self.class_names)}
 
     def counts(self) -> dict[str, int]:
         found = Counter(s.label for s in self.samples)
@@ -89,13 +124,16 @@ def scan_dataset(
     cancel: CancelToken | None = None,
     on_progress: ScanProgress | None = None,
     workers: int = 2,
+    group_by: str = "auto",
 ) -> DatasetScan:
     """Find the classes under ``root`` and check every image in them.
 
     Raises :class:`DatasetError` when ``root`` is not a folder or holds no class folders
     (naming what it found instead). Unreadable images do not raise: they are listed in
     ``unreadable`` and left out. Classes are sorted by name; label ``i`` is ``class_names[i]``.
+    ``group_by`` is the grouping rule (:mod:`engine.training.groups`), checked before any work.
     """
+    parse_group_rule(group_by)  # a bad rule fails before the images are read
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(
@@ -109,7 +147,9 @@ def scan_dataset(
         ignored += [(path, reason) for path, reason in skipped]
         entries += [(path, class_names.index(name), split) for path in images]
     samples, unreadable = _inspect_all(entries, workers, cancel, on_progress)
-    return DatasetScan(root, class_names, samples, unreadable, tuple(ignored), split_folders)
+    pairs = tuple(near_pairs([s.dhash for s in samples]))
+    scan = DatasetScan(root, class_names, samples, unreadable, tuple(ignored), split_folders, pairs)
+    return scan.regroup(group_by)
 
 
 def _inspect_all(
@@ -204,11 +244,15 @@ class _Inspected:
     height: int
     mode: str
     grayscale: bool
+    dhash: int
+    dicom_ids: tuple[str | None, str | None]  # PatientID, StudyInstanceUID
 
     def with_label(self, label: int, split: str | None) -> Sample:
+        patient, study = self.dicom_ids
         return Sample(
-            self.path, label, self.sha256, self.width, self.height, self.mode, self.grayscale, split
-        )
+            self.path, label, self.sha256, self.width, self.height, self.mode, self.grayscale,
+            split, self.dhash, patient, study,
+        )  # fmt: skip
 
 
 def _inspect(path: Path) -> _Inspected:
@@ -218,15 +262,22 @@ def _inspect(path: Path) -> _Inspected:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     image = load_image(path, min_side=_PROBE_SIDE)
-    width, height, mode = _probe_format(path, image)
-    return _Inspected(path, digest.hexdigest(), width, height, mode, _is_gray(image))
+    (width, height, mode), ids = _probe_format(path, image)
+    gray = _is_gray(image)
+    return _Inspected(path, digest.hexdigest(), width, height, mode, gray, dhash(image), ids)
 
 
-def _probe_format(path: Path, decoded: Image.Image) -> tuple[int, int, str]:
-    """(width, height, pixel format) from the file's header, not from the decoded copy."""
+_NO_IDS: tuple[str | None, str | None] = (None, None)
+
+
+def _probe_format(
+    path: Path, decoded: Image.Image
+) -> tuple[tuple[int, int, str], tuple[str | None, str | None]]:
+    """(width, height, pixel format) from the file's header, not from the decoded copy, and
+    a DICOM file's (PatientID, StudyInstanceUID)."""
     try:
         with Image.open(path, formats=_PILLOW_FORMATS) as image:
-            return image.width, image.height, image.mode
+            return (image.width, image.height, image.mode), _NO_IDS
     except (OSError, ValueError, SyntaxError):
         pass  # not a Pillow format: DICOM, whose header pydicom reads
     import pydicom
@@ -235,10 +286,14 @@ def _probe_format(path: Path, decoded: Image.Image) -> tuple[int, int, str]:
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
         bits = int(ds.get("BitsStored") or ds.get("BitsAllocated") or 8)
-        return int(ds.Columns), int(ds.Rows), f"DICOM {bits}-bit"
+        ids = (
+            str(ds.get("PatientID") or "") or None,
+            str(ds.get("StudyInstanceUID") or "") or None,
+        )
+        return (int(ds.Columns), int(ds.Rows), f"DICOM {bits}-bit"), ids
     except (InvalidDicomError, AttributeError, OSError, ValueError, TypeError):
         # It decoded, so it is readable; the header only informs the report.
-        return decoded.width, decoded.height, "DICOM"
+        return (decoded.width, decoded.height, "DICOM"), _NO_IDS
 
 
 def _is_gray(image: Image.Image) -> bool:

@@ -70,7 +70,8 @@ def test_split_is_stratified_reproducible_and_recorded(data: Path) -> None:
     assert manifest == again.manifest(scan.root, scan.class_names)
     assert fingerprint(manifest) != fingerprint(other.manifest(scan.root, scan.class_names))
     first = manifest[0]
-    assert set(first) == {"path", "label", "split", "sha256"}
+    assert set(first) == {"path", "label", "split", "sha256", "group"}
+    assert first["group"] == first["path"]  # no DICOM, no rule: each file is its own group
     assert not Path(first["path"]).is_absolute() and len(first["sha256"]) == 64
     assert "18 train, 6 validation, 6 test" in split.describe()
 
