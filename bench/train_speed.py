@@ -57,9 +57,7 @@ def step_times(arch: str, *, batch: int, steps: int, device: str, head_only: boo
     times = []
     for i in range(steps + 1):
         started = time.perf_counter()
-        train_one_epoch(
-            model, criterion, optimizer, [one], inputs=inputs, amp=amp, before_step=lambda: None
-        )
+        train_one_epoch(model, criterion, optimizer, [one], inputs=inputs, amp=amp)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         if i:  # the first step pays for allocations and kernel selection

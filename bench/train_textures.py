@@ -8,7 +8,7 @@ immunohistochemistry (stained tissue) and hubble_deep_field (stars), all convert
 grayscale so colour gives nothing away. Training patches come from the top three quarters of
 each photo and validation patches from the bottom quarter, so no validation pixel was ever
 trained on. They are written as ``train/<class>/`` and ``val/<class>/`` folders (the layout a
-user would give) under bench/out/textures/, then ``engine.training.recipe.train`` runs exactly as
+user would give) under bench/out/textures/, then ``engine.training.run.train`` runs exactly as
 ``reslens train`` would, from random weights. Prints validation accuracy, epochs, wall time and
 training images/s; the goal is >= 90 % validation accuracy.
 """
@@ -68,8 +68,8 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from engine.training.recipe import train
     from engine.training.records import TrainConfig
+    from engine.training.run import train
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -14,10 +14,8 @@ window check from ``gui/selftest.py``.
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import importlib.util
 import logging
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -32,6 +30,7 @@ from engine.imaging.decode import load_image
 from engine.imaging.walk import SUPPORTED_SUFFIXES, find_images
 from engine.models.registry import ARCHITECTURES, DEFAULT_ARCH
 from engine.resources import bundled_weights_dir, samples_dir
+from engine.versions import versions
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -111,20 +110,9 @@ def _short(check: Check) -> str:
     return check.detail.split(";")[0]
 
 
-def versions() -> dict[str, str]:
-    """Installed versions of ResLens and its main parts, read without importing them."""
-    found = {"python": platform.python_version()}
-    for name in _DISTRIBUTIONS:
-        try:
-            found[name] = md.version(name)
-        except md.PackageNotFoundError:
-            continue
-    return found
-
-
 def describe_versions() -> str:
     """``ResLens 0.1.0 (Python 3.11.7, torch 2.14.1, ...)``; "frozen" inside the packaged app."""
-    found = versions()
+    found = versions(_DISTRIBUTIONS)
     app = found.pop("reslens", "unknown version")
     parts = [f"{k} {v}" for k, v in found.items()]
     if getattr(sys, "frozen", False):

@@ -59,8 +59,8 @@ def make_patches(folder: Path, per_class: int = 60, seed: int = 0) -> Path:
 def train_model(data: Path, out: Path) -> Path:
     if out.exists():
         return out
-    from engine.training.recipe import train
     from engine.training.records import TrainConfig
+    from engine.training.run import train
 
     config = TrainConfig(
         arch="resnet18", epochs=12, image_size=112, pretrained=False, patience=0, device="cpu"

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from engine.cli.exit_codes import EXIT_ERROR, EXIT_INTERRUPTED
 from engine.errors import Cancelled, EngineError
+from engine.versions import version_or_unknown
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="reslens",
         description="Classify images with residual networks, explain predictions with Grad-CAM.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {version_or_unknown('reslens')}"
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (classify, explain, models, export, train):
@@ -47,12 +50,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-
-
-def _version() -> str:
-    import importlib.metadata as md
-
-    try:
-        return md.version("reslens")
-    except md.PackageNotFoundError:
-        return "unknown"

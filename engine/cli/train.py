@@ -94,7 +94,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from engine.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK
-    from engine.training.recipe import resolve_start, train
+    from engine.training.recipe import resolve_start
+    from engine.training.run import train
     from engine.training.scan import scan_dataset
 
     config = config_from_args(args)

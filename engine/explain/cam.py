@@ -43,13 +43,14 @@ class CamResult:
             ResNet's ``layer4`` at 224 px), covering the model's input crop.
         class_index: the class whose logit was explained.
         score: that logit (before softmax).
-        probs: float32 (C,) softmax of the logits for this input, or None.
+        logits: float32 (C,) every class's logit for this input, from the same forward pass
+            (softmax them with the model's temperature for probabilities).
     """
 
     heatmap: np.ndarray
     class_index: int
     score: float
-    probs: np.ndarray | None
+    logits: np.ndarray
 
 
 def _weighted_map(features: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -221,8 +222,8 @@ class GradCAM:
         heatmap = _weighted_map(
             activations[0].detach().float().cpu().numpy(), weights.cpu().numpy()
         )
-        probs = torch.softmax(logits.detach()[0].float(), dim=0).cpu().numpy()
-        return CamResult(heatmap, index, float(score.detach()), probs.astype(np.float32))
+        all_logits = logits.detach()[0].float().cpu().numpy().astype(np.float32)
+        return CamResult(heatmap, index, float(score.detach()), all_logits)
 
 
 def _check_batch(batch: object) -> None:

@@ -2,20 +2,18 @@
 
 A :class:`PreprocessSpec` (resize, crop, mean, std) travels with every model: in torchvision's
 weights metadata, in our model files and in ONNX metadata. Evaluation preprocessing is done with
-Pillow and numpy only, so the ONNX path never imports torch; training transforms use torchvision.
+Pillow and numpy only, so the ONNX path never imports torch; training augments with Pillow too
+(:mod:`engine.training.data`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -94,29 +92,6 @@ class PreprocessSpec:
         for i, image in enumerate(images):
             batch[i] = self.to_array(image)
         return batch
-
-    def train_transform(self, *, grayscale: bool = False) -> Callable[[Image.Image], Any]:
-        """Augmenting transform for fine-tuning: PIL image -> float tensor (3, crop, crop).
-
-        Random resized crop, horizontal flip and small rotations for every image; colour jitter
-        only for colour photos, since it would invent colour in grayscale (e.g. medical) images.
-        """
-        import torch
-        from torchvision.transforms import v2 as T
-
-        steps: list[Any] = [
-            T.RandomResizedCrop(self.crop, scale=(0.35, 1.0), antialias=True),
-            T.RandomHorizontalFlip(),
-            T.RandomRotation(10),
-        ]
-        if not grayscale:
-            steps.append(T.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2))
-        steps += [
-            T.PILToTensor(),
-            T.ToDtype(torch.float32, scale=True),
-            T.Normalize(list(self.mean), list(self.std)),
-        ]
-        return T.Compose(steps)
 
 
 def _triple(values: Sequence[float]) -> tuple[float, float, float]:

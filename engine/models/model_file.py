@@ -9,7 +9,6 @@ under the key ``reslens``, so reading it never touches the tensors and never unp
 from __future__ import annotations
 
 import json
-import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from engine.atomic import atomic_write_bytes
 from engine.errors import ModelLoadError
 from engine.imaging.preprocess import PreprocessSpec
 from engine.models.registry import get_architecture
+from engine.versions import versions
 
 if TYPE_CHECKING:
     import torch
@@ -56,7 +56,7 @@ class ModelInfo:
                 "preprocess": self.preprocess.to_dict(),
                 "temperature": self.temperature,
                 "created": self.created,
-                "versions": library_versions(),
+                "versions": versions(("reslens", "torch", "torchvision", "numpy", "pillow")),
                 "extra": dict(self.extra),
             }
         )
@@ -79,18 +79,6 @@ class ModelInfo:
             extra=data.get("extra", {}),
             schema_version=version,
         )
-
-
-def library_versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    versions = {"python": platform.python_version()}
-    for dist in ("reslens", "torch", "torchvision", "numpy", "pillow"):
-        try:
-            versions[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            continue
-    return versions
 
 
 def save_model_file(

@@ -22,7 +22,10 @@ class Architecture:
     """One supported network: its torchvision builder and where its parts live.
 
     ``cam_layer`` is the last convolutional stage (Grad-CAM target); ``classifier`` the final
-    linear layer that fine-tuning replaces. Both are attribute names on the torchvision model.
+    linear layer that fine-tuning replaces. Both are attribute names on the torchvision model,
+    so an exported graph's classifier weight is the initializer ``{classifier}.weight`` (K, C).
+    ``relu_before_pool``: the network applies a ReLU between ``cam_layer`` and the pooling
+    (DenseNet; a ResNet's stages end in their own ReLU), so CAM features need one too.
     """
 
     name: str
@@ -32,6 +35,12 @@ class Architecture:
     params_millions: float
     gflops: float
     weights_url: str  # torchvision's default ImageNet weights (a test checks they agree)
+    relu_before_pool: bool = False
+
+    @property
+    def head_weight(self) -> str:
+        """Qualified name of the classifier's weight parameter, float32 (K, C)."""
+        return f"{self.classifier}.weight"
 
 
 _TV = "https://download.pytorch.org/models/"
@@ -62,6 +71,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             8.0,
             2.83,
             _TV + "densenet121-a639ec97.pth",
+            relu_before_pool=True,
         ),
     )
 }

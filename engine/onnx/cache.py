@@ -14,7 +14,6 @@ overrides it (tests, portable installs).
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata as md
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from engine.errors import ExportError, ModelLoadError
 from engine.imaging.preprocess import PreprocessSpec
 from engine.models.registry import get_architecture
 from engine.runtime.backends.onnx_backend import OnnxBackend
+from engine.versions import version_or_unknown
 
 if TYPE_CHECKING:
     from engine.jobs import CancelToken
@@ -219,7 +219,7 @@ def _from_weights(
     from engine.runtime.classifier import ModelSource
 
     spec = get_architecture(arch)
-    transforms = f"torchvision {md.version('torchvision')} default transforms"
+    transforms = f"torchvision {version_or_unknown('torchvision')} default transforms"
     backend = cached_backend(found.path, spec.name, transforms, build=build, device=device)
     described = f"ImageNet ({found.origin}: {found.path})"
     return backend, ModelSource(spec.display_name, spec.name, described, True)

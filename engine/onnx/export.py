@@ -16,7 +16,6 @@ this uses the TorchScript exporter (``dynamo=False``) at its highest opset, 20.
 from __future__ import annotations
 
 import copy
-import importlib.metadata as md
 import io
 import logging
 import time
@@ -30,7 +29,7 @@ import numpy as np
 
 from engine.atomic import atomic_write_bytes
 from engine.errors import ExportError
-from engine.models.registry import classifier_layer
+from engine.models.registry import Architecture, get_architecture
 from engine.onnx.parity import (
     FP32_TOLERANCE,
     ParityReport,
@@ -47,6 +46,7 @@ from engine.runtime.backends.onnx_backend import (
     OnnxModelInfo,
     set_metadata,
 )
+from engine.versions import version_or_unknown
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -63,8 +63,8 @@ EXPORT_REVISION = 1
 """Bump when the exported graph or its metadata change: cached exports are then redone."""
 CHECK_IMAGES = 32
 """Generated images used for the parity check when the model records no validation split."""
-# Whose last stage is followed by a ReLU before pooling (ResNets end their stages with one).
-_RELU_BEFORE_POOL = frozenset({"densenet121"})
+_WRAPPED = "net."
+"""Prefix of every parameter name in the traced graph (the model sits in ``WithFeatures.net``)."""
 
 
 @dataclass(frozen=True)
@@ -86,25 +86,24 @@ class ExportResult:
 
 def exporter_version() -> str:
     """Identifies what produces the graph (changes invalidate cached exports); no torch import."""
-    return f"reslens-export-{EXPORT_REVISION}/torch-{md.version('torch')}/opset-{OPSET}"
+    return f"reslens-export-{EXPORT_REVISION}/torch-{version_or_unknown('torch')}/opset-{OPSET}"
 
 
-def torch_parts(classifier: Classifier) -> tuple[nn.Module, nn.Module, str]:
-    """The torch network, its CAM layer and architecture name behind ``classifier``."""
+def torch_parts(classifier: Classifier) -> tuple[nn.Module, Architecture]:
+    """The torch network behind ``classifier`` and its architecture's record."""
     from engine.runtime.backends.torch_backend import TorchBackend
 
-    backend: Any = classifier.backend
-    backend = getattr(backend, "inner", backend)  # SerializedBackend wraps another backend
+    backend = classifier.backend
     if not isinstance(backend, TorchBackend):
         raise ExportError(
             f"Only PyTorch models can be exported; this one runs on {backend.name}. "
             "Load the .reslens file or the architecture instead."
         )
-    return backend.model, backend.cam_layer, classifier.source.arch
+    return backend.model, get_architecture(classifier.source.arch)
 
 
-def _with_features(model: nn.Module, cam_layer: nn.Module, relu: bool) -> nn.Module:
-    """A CPU fp32 copy of ``model`` returning (logits, features) for one traced graph."""
+def _with_features(model: nn.Module, arch: Architecture, *, relu: bool) -> nn.Module:
+    """A CPU fp32 copy of ``model`` returning (logits, features of ``arch.cam_layer``)."""
     import torch
     from torch import nn
 
@@ -112,9 +111,7 @@ def _with_features(model: nn.Module, cam_layer: nn.Module, relu: bool) -> nn.Mod
         def __init__(self) -> None:
             super().__init__()
             self.net = copy.deepcopy(model).float().cpu().to(memory_format=torch.contiguous_format)
-            index = dict(model.named_modules())
-            name = next(n for n, m in index.items() if m is cam_layer)
-            self.net.get_submodule(name).register_forward_hook(self._keep)
+            self.net.get_submodule(arch.cam_layer).register_forward_hook(self._keep)
             self._features: torch.Tensor | None = None
 
         def _keep(self, module: nn.Module, args: object, output: torch.Tensor) -> None:
@@ -158,20 +155,12 @@ def _trace(wrapper: nn.Module, crop: int) -> bytes:
     return buffer.getvalue()
 
 
-def _find_cam_weight(proto: Any, weight: np.ndarray, preferred: str) -> tuple[str, bool]:
-    """Name of the initializer equal to the classifier weight (K, C), and whether transposed."""
-    from onnx import numpy_helper
-
-    for tensor in sorted(proto.graph.initializer, key=lambda t: t.name != preferred):
-        if tuple(tensor.dims) not in (weight.shape, weight.shape[::-1]):
-            continue
-        value = numpy_helper.to_array(tensor)
-        if value.shape == weight.shape and np.array_equal(value, weight):
-            return tensor.name, False
-        if value.shape == weight.T.shape and np.array_equal(value, weight.T):
-            return tensor.name, True
-    log.warning("classifier weights not found in the exported graph; no heat maps from it")
-    return "", False
+def _cam_weight_name(proto: Any, arch: Architecture) -> str:
+    """The graph initializer holding the classifier weight (K, C), as the record names it."""
+    name = _WRAPPED + arch.head_weight
+    if not any(tensor.name == name for tensor in proto.graph.initializer):
+        raise ExportError(f"the exported graph lost {name}, so it could not draw heat maps")
+    return name
 
 
 def describe_source(source: ModelSource) -> str:
@@ -187,21 +176,16 @@ def build_onnx(classifier: Classifier) -> tuple[Any, OnnxModelInfo]:
     """Trace ``classifier``'s torch model -> (``onnx.ModelProto`` with metadata, its metadata)."""
     import onnx
 
-    model, cam_layer, arch = torch_parts(classifier)
-    wrapper = _with_features(model, cam_layer, relu=arch in _RELU_BEFORE_POOL)
+    model, arch = torch_parts(classifier)
+    wrapper = _with_features(model, arch, relu=arch.relu_before_pool)
     proto = onnx.load_from_string(_trace(wrapper, classifier.preprocess.crop))
-    head = classifier_layer(model, arch)
-    weight = head.weight.detach().float().cpu().numpy()
-    head_name = next(n for n, m in model.named_modules() if m is head)
-    cam_name, transposed = _find_cam_weight(proto, weight, f"net.{head_name}.weight")
     info = OnnxModelInfo(
-        arch=arch,
+        arch=arch.name,
         class_names=classifier.class_names,
         preprocess=classifier.preprocess,
         temperature=classifier.temperature,
         source=describe_source(classifier.source),
-        cam_weight=cam_name,
-        cam_weight_transposed=transposed,
+        cam_weight=_cam_weight_name(proto, arch),
         exporter=exporter_version(),
         extra={"pretrained": classifier.source.pretrained},
     )
@@ -221,8 +205,8 @@ def verify(
     raise ExportError with the figures when they disagree beyond ``tolerance``."""
     import torch
 
-    model, cam_layer, _ = torch_parts(classifier)
-    reference = _with_features(model, cam_layer, relu=False)
+    model, arch = torch_parts(classifier)
+    reference = _with_features(model, arch, relu=False)
 
     def run_torch(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():

@@ -2,7 +2,8 @@
 
 Exports and quantized models verify themselves on a set of images: the user's validation split
 when the model file records one, otherwise generated photo-like images. Everything here is numpy
-and Pillow only, so the ONNX side never imports torch.
+and Pillow only (the one softmax is :func:`engine.runtime.classifier.softmax`), so the ONNX
+side never imports torch.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from PIL import Image
 
 from engine.errors import EngineError, ExportError
 from engine.imaging.preprocess import PreprocessSpec
+from engine.runtime.classifier import softmax
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +86,6 @@ class Tolerance:
 FP32_TOLERANCE = Tolerance(max_prob_diff=1e-3, min_top1_agreement=0.95)
 """fp32 runtimes differ by rounding only; top-1 may flip on near-ties, hence not 100%."""
 INT8_TOLERANCE = Tolerance(max_prob_diff=None, min_top1_agreement=0.90)
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """float (N, K) -> float64 (N, K) probabilities."""
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
 def compare(

@@ -156,7 +156,6 @@ def quantize_int8(
     Raises ExportError with the figures when top-1 agreement with the fp32 model is below
     ``tolerance``; then nothing is written.
     """
-
     start = time.perf_counter()
     import_onnxruntime()  # telemetry off before onnxruntime.quantization loads it
     fp32 = model if isinstance(model, bytes) else Path(model).read_bytes()
@@ -164,43 +163,47 @@ def quantize_int8(
     info = reference.info
     if info.quantization:
         raise ExportError(f"{reference.label} is already quantized ({info.quantization}).")
-    spec = info.preprocess
     if not calibration:
-        calibration, calibration_source = _generated(32, spec.resize, seed=2), "generated images"
+        calibration = _generated(32, info.preprocess.resize, seed=2)
+        calibration_source = "generated images"
     calibration = list(calibration[:CALIBRATION_IMAGES])
-    data = _quantize(fp32, batches(calibration, spec, 8), cancel)
     described = f"{len(calibration)} {calibration_source}"
     quantized = replace(info, quantization=f"int8 static QDQ, calibrated on {described}")
-    data = _with_metadata(data, quantized)
+    calibrated = _quantize(fp32, batches(calibration, info.preprocess, 8), cancel)
+    data = _with_metadata(calibrated, quantized)
     if not images:
-        images, image_source = _generated(32, spec.resize, seed=1), "generated images"
+        images, image_source = _generated(32, info.preprocess.resize, seed=1), "generated images"
+    check = batches(images, info.preprocess)
     candidate = OnnxBackend(data, device="cpu")
-    check = batches(images, spec)
+    report = _agreement(reference, candidate, check, image_source, tolerance)
+    rates = _rate(reference, check), _rate(candidate, check)
+    data = _with_metadata(data, replace(quantized, parity=report.to_dict()))
+    if out is not None:
+        atomic_write_bytes(out, data)
+    target = Path(out) if out is not None else None
+    seconds = time.perf_counter() - start
+    return data, QuantizeResult(target, report, seconds, len(data), described, *rates)
+
+
+def _agreement(
+    reference: OnnxBackend,
+    candidate: OnnxBackend,
+    check: list[np.ndarray],
+    image_source: str,
+    tolerance: Tolerance | None,
+) -> ParityReport:
+    """Compare INT8 against fp32 on the check batches; raise ExportError beyond tolerance."""
     report = compare(
         reference.logits,
         candidate.logits,
         check,
         names=("onnxruntime fp32", "onnxruntime int8"),
         image_source=image_source,
-        temperature=info.temperature,
+        temperature=reference.info.temperature,
     )
     if tolerance is not None:
         tolerance.enforce(report, "INT8 quantization")
-    fp32_rate, int8_rate = _rate(reference, check), _rate(candidate, check)
-    data = _with_metadata(data, replace(quantized, parity=report.to_dict()))
-    if out is not None:
-        atomic_write_bytes(out, data)
-    seconds = time.perf_counter() - start
-    result = QuantizeResult(
-        Path(out) if out is not None else None,
-        report,
-        seconds,
-        len(data),
-        described,
-        fp32_rate,
-        int8_rate,
-    )
-    return data, result
+    return report
 
 
 def _with_metadata(data: bytes, info: OnnxModelInfo) -> bytes:

@@ -117,7 +117,8 @@ class Classifier:
         return self.backend.device
 
     def describe(self) -> str:
-        return f"{self.source.name} · {self.source.weights} · {self.backend.name} on {self.device}"
+        backend = f"{self.backend.name} {self.backend.precision}"
+        return f"{self.source.name} · {self.source.weights} · {backend} on {self.device}"
 
     def predict_batch(self, batch: np.ndarray, top_k_: int = 5) -> list[Prediction]:
         """float32 (N, 3, crop, crop) normalised batch -> N predictions."""
@@ -155,11 +156,7 @@ class Classifier:
         result = self.backend.cam(batch, class_index)
         box = self.preprocess.crop_box(*image.size)
         heatmap = heatmap_to_image(result.heatmap, box, image.size)
-        if result.probs is not None:
-            logits = np.log(np.clip(result.probs, 1e-30, None))[None]  # = logits - logsumexp
-        else:
-            logits = self.backend.logits(batch)
-        probs = softmax(logits, self.temperature)
+        probs = softmax(result.logits[None], self.temperature)
         prediction = top_k(probs, self.class_names, top_k_)[0]
         return Explanation(
             heatmap=heatmap,

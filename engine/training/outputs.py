@@ -1,18 +1,24 @@
 """What a training run leaves behind: the model file with its records, the report, the result.
 
-The model file's ``extra`` metadata (JSON) holds the training settings and seed, where the
-weights came from, the split manifest (each file's path, class, split and SHA-256), the
-metrics, the calibration, the per-epoch history and the misclassified validation images.
+Every function takes what it writes from its arguments: the best weights and their validation
+outputs (:class:`BestModel`), the scan, the split, the settings and how the run went
+(:class:`RunFacts`). The model file's ``extra`` metadata (JSON) holds the training settings and
+seed, where the weights came from, the split manifest (each file's path, class, split and
+SHA-256), the metrics, the calibration, the per-epoch history and the misclassified validation
+images.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.imaging.preprocess import PreprocessSpec
 from engine.models.model_file import ModelInfo, save_model_file
 from engine.training.health import assess
 from engine.training.metrics import (
@@ -21,10 +27,21 @@ from engine.training.metrics import (
     fit_temperature,
     nll,
 )
-from engine.training.records import Calibration, Misclassified, Stopped, TrainResult
+from engine.training.recipe import Evaluation, StartingPoint
+from engine.training.records import (
+    Calibration,
+    EpochRecord,
+    Misclassified,
+    Stopped,
+    TrainConfig,
+    TrainResult,
+)
+from engine.training.report import write_report as write_html
+from engine.training.scan import DatasetScan
+from engine.training.splits import DataSplit
 
 if TYPE_CHECKING:
-    from engine.training.run import TrainingRun
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +49,46 @@ MAX_MISCLASSIFIED = 200
 REPORT_SUFFIX = ".report.html"
 
 
+@dataclass(frozen=True)
+class BestModel:
+    """The kept weights (CPU tensors) of ``epoch`` and their outputs on the validation split."""
+
+    epoch: int
+    val_loss: float
+    state: Mapping[str, torch.Tensor]
+    val: Evaluation
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """How a run went, as its model file and report record it."""
+
+    start: StartingPoint
+    spec: PreprocessSpec
+    device: str
+    history: tuple[EpochRecord, ...]
+    notes: tuple[str, ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Validation metrics at the fitted temperature, the calibration, and the mistakes."""
+
+    metrics: ClassificationMetrics
+    calibration: Calibration
+    mistakes: tuple[Misclassified, ...]
+
+
 def report_path(model_path: Path) -> Path:
     """``model.reslens`` -> ``model.report.html``."""
     return model_path.with_suffix(REPORT_SUFFIX)
 
 
-def summarize_best(
-    run: TrainingRun,
-) -> tuple[ClassificationMetrics, Calibration, tuple[Misclassified, ...]]:
-    """Validation metrics at the fitted temperature, the calibration, and the mistakes."""
-    logits, labels, indices = run.best_validation()
-    names = run.scan.class_names
+def summarize(best: BestModel, scan: DatasetScan, split: DataSplit) -> Summary:
+    """Calibrate ``best`` on its validation outputs; its metrics there and its mistakes."""
+    logits, labels, indices = best.val.logits, best.val.labels, best.val.indices
+    names = scan.class_names
     temperature = fit_temperature(logits, labels)
     before = classification_metrics(logits, labels, names)
     after = classification_metrics(logits, labels, names, temperature=temperature)
@@ -56,50 +102,54 @@ def summarize_best(
     wrong = [i for i in np.argsort(-probs.max(axis=1), kind="stable") if predicted[i] != labels[i]]
     mistakes = tuple(
         Misclassified(
-            run.split.val[int(indices[i])].path,
+            split.val[int(indices[i])].path,
             names[int(labels[i])],
             names[int(predicted[i])],
             float(probs[i].max()),
         )
         for i in wrong[:MAX_MISCLASSIFIED]
     )
-    return after, calibration, mistakes
+    return Summary(after, calibration, mistakes)
 
 
 def model_extra(
-    run: TrainingRun,
+    best: BestModel,
+    summary: Summary,
+    *,
+    scan: DatasetScan,
+    split: DataSplit,
+    config: TrainConfig,
+    facts: RunFacts,
     stopped: Stopped | None,
-    metrics: ClassificationMetrics,
-    calibration: Calibration,
     test_metrics: ClassificationMetrics | None,
-    mistakes: tuple[Misclassified, ...],
 ) -> dict[str, Any]:
-    root, names = run.scan.root, run.scan.class_names
+    """The training records stored in the model file (JSON data)."""
+    root, names = scan.root, scan.class_names
     return {
         "training": {
-            "config": run.config.to_dict(),
-            "seed": run.config.seed,
-            "pretrained": run.start.pretrained,
-            "start": run.start.note,
-            "device": run.device,
-            "best_epoch": run.best.epoch if run.best else None,
+            "config": config.to_dict(),
+            "seed": config.seed,
+            "pretrained": facts.start.pretrained,
+            "start": facts.start.note,
+            "device": facts.device,
+            "best_epoch": best.epoch,
             "stopped": stopped or "in progress",
-            "seconds": round(run.elapsed_s, 1),
-            "notes": list(run.notes),
+            "seconds": round(facts.seconds, 1),
+            "notes": list(facts.notes),
         },
         "dataset": {
             "root": str(root),
-            "class_counts": run.scan.counts(),
-            "grayscale": run.scan.grayscale,
-            "unreadable": [_relative(root, p) for p, _ in run.scan.unreadable],
+            "class_counts": scan.counts(),
+            "grayscale": scan.grayscale,
+            "unreadable": [_relative(root, p) for p, _ in scan.unreadable],
         },
-        "split": run.split.to_dict(root, names),
+        "split": split.to_dict(root, names),
         "metrics": {
-            "val": metrics.to_dict(),
+            "val": summary.metrics.to_dict(),
             "test": test_metrics.to_dict() if test_metrics is not None else None,
-            "calibration": calibration.to_dict(),
+            "calibration": summary.calibration.to_dict(),
         },
-        "history": [r.to_dict() for r in run.history],
+        "history": [r.to_dict() for r in facts.history],
         "misclassified": [
             {
                 "path": _relative(root, m.path),
@@ -107,63 +157,84 @@ def model_extra(
                 "predicted": m.predicted_label,
                 "prob": round(m.prob, 4),
             }
-            for m in mistakes
+            for m in summary.mistakes
         ],
     }
 
 
 def save_trained_model(
-    run: TrainingRun,
+    out: Path,
+    best: BestModel,
+    *,
+    scan: DatasetScan,
+    split: DataSplit,
+    config: TrainConfig,
+    facts: RunFacts,
     stopped: Stopped | None,
     test_metrics: ClassificationMetrics | None = None,
-) -> tuple[ClassificationMetrics, Calibration, tuple[Misclassified, ...]]:
-    """Write the best weights and their records to ``run.out`` (atomically)."""
-    best = run.require_best()
-    metrics, calibration, mistakes = summarize_best(run)
-    info = ModelInfo(
-        arch=run.config.arch,
-        class_names=run.scan.class_names,
-        preprocess=run.spec,
-        temperature=calibration.temperature,
-        extra=model_extra(run, stopped, metrics, calibration, test_metrics, mistakes),
-    )
-    save_model_file(run.out, best.state, info)
-    log.info("saved the model of epoch %d to %s", best.epoch, run.out)
-    return metrics, calibration, mistakes
-
-
-def build_result(run: TrainingRun, stopped: Stopped, *, write_report: bool) -> TrainResult:
-    """Evaluate the test split (if any), save the final model and report, return the result."""
-    test_metrics = None
-    if run.split.test and stopped != "cancelled":
-        _, calibration, _ = summarize_best(run)
-        logits, labels, _ = run.evaluate_best(run.split.test)
-        test_metrics = classification_metrics(
-            logits, labels, run.scan.class_names, temperature=calibration.temperature
-        )
-    metrics, calibration, mistakes = save_trained_model(run, stopped, test_metrics)
-    best = run.require_best()
-    report = report_path(run.out) if write_report else None
-    result = TrainResult(
-        model_path=run.out,
-        report_path=report,
-        state_path=run.state_file if stopped == "cancelled" else None,
-        class_names=run.scan.class_names,
-        metrics=metrics,
-        calibration=calibration,
+) -> Summary:
+    """Write the best weights and their records to ``out`` (atomically)."""
+    summary = summarize(best, scan, split)
+    extra = model_extra(
+        best, summary, scan=scan, split=split, config=config, facts=facts, stopped=stopped,
         test_metrics=test_metrics,
-        history=tuple(run.history),
+    )  # fmt: skip
+    info = ModelInfo(
+        arch=config.arch,
+        class_names=scan.class_names,
+        preprocess=facts.spec,
+        temperature=summary.calibration.temperature,
+        extra=extra,
+    )
+    save_model_file(out, best.state, info)
+    log.info("saved the model of epoch %d to %s", best.epoch, out)
+    return summary
+
+
+def build_result(
+    out: Path,
+    best: BestModel,
+    *,
+    scan: DatasetScan,
+    split: DataSplit,
+    config: TrainConfig,
+    facts: RunFacts,
+    stopped: Stopped,
+    test: Evaluation | None,
+    state_file: Path | None,
+    write_report: bool,
+) -> TrainResult:
+    """Save the final model and report; ``test`` holds the best weights' outputs on the test
+    split (None without one); ``state_file`` is where the run can be resumed from, if it can."""
+    test_metrics = None
+    if test is not None:
+        temperature = summarize(best, scan, split).calibration.temperature
+        test_metrics = classification_metrics(
+            test.logits, test.labels, scan.class_names, temperature=temperature
+        )
+    summary = save_trained_model(
+        out, best, scan=scan, split=split, config=config, facts=facts, stopped=stopped,
+        test_metrics=test_metrics,
+    )  # fmt: skip
+    report = report_path(out) if write_report else None
+    result = TrainResult(
+        model_path=out,
+        report_path=report,
+        state_path=state_file,
+        class_names=scan.class_names,
+        metrics=summary.metrics,
+        calibration=summary.calibration,
+        test_metrics=test_metrics,
+        history=facts.history,
         best_epoch=best.epoch,
         stopped=stopped,
-        notes=tuple(run.notes),
-        misclassified=mistakes,
-        split=run.split,
-        seconds=run.elapsed_s,
+        notes=facts.notes,
+        misclassified=summary.mistakes,
+        split=split,
+        seconds=facts.seconds,
     )
     if report is not None:
-        from engine.training.report import write_report as write_html
-
-        write_html(report, result, health=assess(run.scan), arch=run.config.arch)
+        write_html(report, result, health=assess(scan), arch=config.arch)
     return result
 
 

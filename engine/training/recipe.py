@@ -1,23 +1,22 @@
-"""Fine-tune a residual network on a labelled folder, in the style of torchvision's reference
-training script: plain functions (:func:`train_one_epoch`, :func:`evaluate`) and one
-:func:`train` that runs the whole job.
+"""The pieces of a fine-tuning run, as plain functions in the style of torchvision's reference
+training script: starting weights, network, optimizer, learning-rate schedule, loss, training
+phases, one epoch (:func:`train_one_epoch`) and evaluation (:func:`evaluate`).
 
->>> result = train("data/", "model.reslens", TrainConfig(epochs=5, image_size=128))  # doctest: +SKIP
->>> print(result.summary())                                                            # doctest: +SKIP
+A leaf module: :func:`engine.training.run.train` assembles these into the whole job, and other
+loops (distributed, distillation) can assemble them differently.
 
 Recipe: ImageNet weights when available, a new head for the user's classes, a head-only
 warm-up epoch, then the whole network with lower learning rates for the pretrained layers;
-AdamW (or SGD with Nesterov momentum) with linear warm-up and cosine decay; label smoothing;
-class-weighted loss (or a class-balanced sampler); mixed precision on CUDA; early stopping on
-validation loss, keeping the best epoch's weights. On the CPU a given seed gives the same
-model every time, and a resumed run the same model as an uninterrupted one.
+AdamW (or SGD with Nesterov momentum) with linear warm-up and cosine decay (torch's
+``LambdaLR`` over per-group base rates); label smoothing; class-weighted loss (or a
+class-balanced sampler); mixed precision on CUDA.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,8 +29,7 @@ from engine.jobs import CancelToken
 from engine.models.registry import build_model, get_architecture, replace_head
 from engine.models.weights import DownloadProgress, load_pretrained_into, resolve_weights
 from engine.training.data import Batch
-from engine.training.records import TrainConfig, TrainProgress, TrainResult
-from engine.training.scan import DatasetScan
+from engine.training.records import TrainConfig, TrainProgress
 
 if TYPE_CHECKING:
     import torch
@@ -149,11 +147,33 @@ def param_groups(
 
 
 def make_optimizer(groups: list[dict[str, Any]], config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW (or SGD with Nesterov momentum) over ``groups``; each group's base rate
+    (``initial_lr``, which the schedule scales) is ``config.base_lr * lr_mult``."""
     import torch
 
+    for group in groups:
+        group["lr"] = group["initial_lr"] = config.base_lr * group["lr_mult"]
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.base_lr, momentum=0.9, nesterov=True)
     return torch.optim.AdamW(groups, lr=config.base_lr)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The learning-rate factor per optimizer step: linear warm-up over ``warmup_steps``,
+    then cosine decay to 1 % at ``total_steps``."""
+
+    total_steps: int
+    warmup_steps: int
+
+    @classmethod
+    def for_run(cls, steps_per_epoch: int, epochs: int) -> Schedule:
+        """Warm-up over a tenth of the run, at least one step and at most one epoch."""
+        total = steps_per_epoch * epochs
+        return cls(total, max(1, min(steps_per_epoch, total // 10)))
+
+    def __call__(self, step: int) -> float:
+        return lr_factor(step, self.total_steps, self.warmup_steps)
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
@@ -162,6 +182,31 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
     return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, schedule: Schedule, *, start_step: int = 0
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """``LambdaLR`` scaling each group's base rate (``initial_lr``, set by
+    :func:`make_optimizer`) by ``schedule``, positioned so that the next optimizer step is
+    ``start_step``: a resumed run continues its schedule where it stopped."""
+    import torch
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule, last_epoch=start_step - 1)
+
+
+def make_criterion(
+    train_labels: Sequence[int], num_classes: int, config: TrainConfig, device: str
+) -> nn.Module:
+    """Cross-entropy with label smoothing; class weights N / (K * n_k) when balancing by loss."""
+    import torch
+
+    weights = None
+    if config.balance == "loss":
+        counts = np.bincount(np.asarray(train_labels, dtype=np.int64), minlength=num_classes)
+        share = len(train_labels) / (num_classes * counts)
+        weights = torch.tensor(share, dtype=torch.float32, device=device)
+    return torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
 
 
 def set_phase(model: nn.Module, arch: str, *, head_only: bool) -> None:
@@ -225,20 +270,19 @@ def train_one_epoch(
     *,
     inputs: Inputs,
     amp: Amp,
-    before_step: Callable[[], None],
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     on_step: StepCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> tuple[float, int, int]:
     """One pass over ``batches``; returns (summed loss, correct predictions, images seen).
 
-    ``before_step`` sets the learning rate; ``cancel`` is checked before every step, so a
-    cancelled epoch stops between steps and never mid-update.
+    ``scheduler`` steps after every optimizer step; ``cancel`` is checked before every step,
+    so a cancelled epoch stops between steps and never mid-update.
     """
     loss_sum, correct, seen = 0.0, 0, 0
     for step, batch in enumerate(batches, 1):
         if cancel is not None:
             cancel.raise_if_cancelled("Training")
-        before_step()
         x, y = inputs(batch)
         with amp.autocast():
             logits = model(x)
@@ -255,6 +299,8 @@ def train_one_epoch(
         else:
             loss.backward()
             optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         loss_sum += loss.item() * len(y)
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
@@ -263,10 +309,18 @@ def train_one_epoch(
     return loss_sum, correct, seen
 
 
-def evaluate(
-    model: nn.Module, batches: Iterable[Batch], *, inputs: Inputs, amp: Amp
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Logits float32 (N, K), labels int64 (N,) and sample indices int64 (N,) for ``batches``."""
+@dataclass(frozen=True)
+class Evaluation:
+    """A model's logits float32 (N, K) on labelled samples, their labels int64 (N,) and their
+    positions int64 (N,) in the sample tuple evaluated (unreadable samples left out)."""
+
+    logits: np.ndarray
+    labels: np.ndarray
+    indices: np.ndarray
+
+
+def evaluate(model: nn.Module, batches: Iterable[Batch], *, inputs: Inputs, amp: Amp) -> Evaluation:
+    """The model's logits, labels and sample indices for ``batches``, in inference mode."""
     import torch
 
     model.eval()
@@ -278,36 +332,7 @@ def evaluate(
             labels.append(batch.labels)
             indices.append(batch.indices)
     if not logits:
-        return np.empty((0, 0), np.float32), np.empty(0, np.int64), np.empty(0, np.int64)
-    return np.concatenate(logits), np.concatenate(labels), np.concatenate(indices)
-
-
-def train(
-    data: str | Path | DatasetScan,
-    out: str | Path,
-    config: TrainConfig | None = None,
-    *,
-    resume: bool = False,
-    start: StartingPoint | None = None,
-    cancel: CancelToken | None = None,
-    on_progress: ProgressCallback | None = None,
-    write_report: bool = True,
-) -> TrainResult:
-    """Train on the labelled folder ``data`` (or its scan) and write the model to ``out``.
-
-    Writes ``out`` (a ``.reslens`` model file, atomically), a report beside it
-    (``out`` with suffix ``.report.html``) and, while the run is unfinished, a training state
-    (``out.state``) that ``resume=True`` continues from with the settings saved in it.
-    ``start`` is the result of :func:`resolve_start` if the caller already has it.
-
-    Raises :class:`DatasetError` for an unusable data set, :class:`WeightsNotFoundError`
-    when ``config.pretrained`` is True and no weights can be had, and :class:`Cancelled` when
-    cancelled before a model exists. Cancelled later, it returns with ``stopped="cancelled"``
-    after saving the best model so far and the state to resume from.
-    """
-    from engine.training.run import TrainingRun
-
-    run = TrainingRun(
-        Path(out), config or TrainConfig(), resume=resume, cancel=cancel, on_progress=on_progress
-    )
-    return run.execute(data, start=start, write_report=write_report)
+        return Evaluation(
+            np.empty((0, 0), np.float32), np.empty(0, np.int64), np.empty(0, np.int64)
+        )
+    return Evaluation(np.concatenate(logits), np.concatenate(labels), np.concatenate(indices))

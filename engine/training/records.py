@@ -6,7 +6,6 @@ All frozen dataclasses, safe to hand from the training thread to a window.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -170,7 +169,7 @@ class Calibration:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """The outcome of :func:`engine.training.recipe.train`. The model at ``model_path`` holds the
+    """The outcome of :func:`engine.training.run.train`. The model at ``model_path`` holds the
     weights of ``best_epoch``; ``state_path`` is set when the run can be resumed."""
 
     model_path: Path
@@ -202,7 +201,3 @@ class TrainResult:
             lines += ["test set:", self.test_metrics.table()]
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
-
-
-def finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None

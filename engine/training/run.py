@@ -1,7 +1,14 @@
-"""One training job from data set to model file: the loop, checkpoints, resume and results.
+"""Fine-tune a residual network on a labelled folder: :func:`train` and the loop it runs.
 
-Used through :func:`engine.training.recipe.train`. A :class:`TrainingRun` lives on one thread (the
-training thread); what it reports leaves as frozen :class:`TrainProgress` records.
+>>> result = train("data/", "model.reslens", TrainConfig(epochs=5, image_size=128))  # doctest: +SKIP
+>>> print(result.summary())                                                            # doctest: +SKIP
+
+Read top to bottom: :func:`train` makes a :class:`TrainingRun`, which prepares the data (scan,
+health, split), then the model (the pieces of :mod:`engine.training.recipe`), runs the epochs
+(one epoch of training, evaluation on the validation split, keep the best weights, checkpoint
+now and then), and leaves the model file, report and result (:mod:`engine.training.outputs`).
+Early stopping on validation loss. On the CPU a given seed gives the same model every time,
+and a resumed run the same model as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -10,9 +17,8 @@ import contextlib
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -20,6 +26,8 @@ from engine.errors import Cancelled, DatasetError, EngineError
 from engine.imaging.preprocess import PreprocessSpec
 from engine.jobs import CancelToken, ProgressMeter
 from engine.models.model_file import MODEL_SUFFIX, load_model_file
+from engine.training import recipe
+from engine.training.checkpoint import restore_checkpoint, save_checkpoint
 from engine.training.data import (
     ImageStore,
     epoch_order,
@@ -27,23 +35,10 @@ from engine.training.data import (
     steps_per_epoch,
     train_batches,
 )
-from engine.training.health import assess
 from engine.training.metrics import nll
-from engine.training.recipe import (
-    Amp,
-    Inputs,
-    ProgressCallback,
-    StartingPoint,
-    build_network,
-    evaluate,
-    lr_factor,
-    make_optimizer,
-    param_groups,
-    preprocess_for,
-    resolve_start,
-    set_phase,
-    train_one_epoch,
-)
+from engine.training.outputs import BestModel, RunFacts, build_result, save_trained_model
+from engine.training.prepare import build_parts, prepare_data
+from engine.training.recipe import Evaluation, ProgressCallback, Schedule, StartingPoint
 from engine.training.records import (
     EpochRecord,
     Phase,
@@ -52,48 +47,53 @@ from engine.training.records import (
     TrainProgress,
     TrainResult,
 )
-from engine.training.scan import DatasetScan, scan_dataset
-from engine.training.splits import fingerprint, split_dataset
-from engine.training.state import TrainingState, load_state, save_state, state_path
-
-if TYPE_CHECKING:
-    import torch
+from engine.training.scan import DatasetScan, Sample
+from engine.training.splits import fingerprint
+from engine.training.state import Position, TrainingState, load_state, state_path
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_INTERVAL_S = 60.0
 """Longest time between saves of the best model and the resumable state while training
 (they are always saved on cancel and at the end)."""
-_EVAL_BATCH = 64
+EVAL_BATCH = 64
 
 
-@dataclass
-class _Best:
-    epoch: int
-    val_loss: float
-    state: dict[str, torch.Tensor]
-    logits: np.ndarray | None = None  # validation logits of these weights (None after resume)
-    labels: np.ndarray | None = None  # their true labels (N,)
-    indices: np.ndarray | None = None  # their positions in split.val (N,)
-    saved: bool = False
+def train(
+    data: str | Path | DatasetScan,
+    out: str | Path,
+    config: TrainConfig | None = None,
+    *,
+    resume: bool = False,
+    start: StartingPoint | None = None,
+    cancel: CancelToken | None = None,
+    on_progress: ProgressCallback | None = None,
+    write_report: bool = True,
+) -> TrainResult:
+    """Train on the labelled folder ``data`` (or its scan) and write the model to ``out``.
 
+    Writes ``out`` (a ``.reslens`` model file, atomically), a report beside it
+    (``out`` with suffix ``.report.html``) and, while the run is unfinished, a training state
+    (``out.state``) that ``resume=True`` continues from with the settings saved in it.
+    ``start`` is the result of :func:`resolve_start` if the caller already has it.
 
-@dataclass
-class _Position:
-    """How far the run is: finished epochs, optimizer steps, and the epoch in progress."""
-
-    epoch: int = 0
-    step: int = 0
-    epoch_step: int = 0
-    loss_sum: float = 0.0
-    correct: int = 0
-    seen: int = 0
-    bad_epochs: int = 0
-    seconds: float = 0.0
+    Raises :class:`DatasetError` for an unusable data set, :class:`WeightsNotFoundError`
+    when ``config.pretrained`` is True and no weights can be had, and :class:`Cancelled` when
+    cancelled before a model exists. Cancelled later, it returns with ``stopped="cancelled"``
+    after saving the best model so far and the state to resume from.
+    """
+    run = TrainingRun(
+        Path(out), config or TrainConfig(), resume=resume, cancel=cancel, on_progress=on_progress
+    )
+    return run.execute(data, start=start, write_report=write_report)
 
 
 class TrainingRun:
-    """Scan, split, build, train, checkpoint and report; see :func:`engine.training.recipe.train`."""
+    """Scan, split, build, train, checkpoint and report; see :func:`train`.
+
+    Lives on one thread (the training thread); what it reports leaves as frozen
+    :class:`TrainProgress` records.
+    """
 
     def __init__(
         self,
@@ -115,13 +115,13 @@ class TrainingRun:
         self.cancel = cancel or CancelToken()
         self.on_progress = on_progress
         self.history: list[EpochRecord] = []
-        self.best: _Best | None = None
-        self.pos = _Position()
+        self.best: BestModel | None = None
+        self.best_saved = False
+        self.pos = Position()
         self.notes: list[str] = []
         self._last_checkpoint = time.monotonic()
         self._started = time.perf_counter()
-
-    # --- set-up ---------------------------------------------------------------------------
+        self._eval_s = 0.0
 
     def execute(
         self, data: str | Path | DatasetScan, *, start: StartingPoint | None, write_report: bool
@@ -140,21 +140,14 @@ class TrainingRun:
             return self._finish("cancelled", write_report)
         return self._finish(stopped, write_report)
 
+    # --- set-up ---------------------------------------------------------------------------
+
     def _prepare_data(self, data: str | Path | DatasetScan) -> None:
-        if isinstance(data, DatasetScan):
-            self.scan = data
-        else:
-            self.scan = scan_dataset(
-                data,
-                cancel=self.cancel,
-                on_progress=lambda p: self._emit(
-                    "preparing", step=p.done, steps=p.total or 0, message="checking images"
-                ),
-            )
-        assess(self.scan).raise_if_unusable()
-        c = self.config
-        self.split = split_dataset(
-            self.scan, val_fraction=c.val_fraction, test_fraction=c.test_fraction, seed=c.seed
+        def report(done: int, total: int) -> None:
+            self._emit("preparing", step=done, steps=total, message="checking images")
+
+        self.scan, self.split = prepare_data(
+            data, self.config, cancel=self.cancel, on_progress=report
         )
         self.manifest = self.split.manifest(self.scan.root, self.scan.class_names)
         if self.saved is not None and fingerprint(self.manifest) != self.saved.meta["split"]:
@@ -166,27 +159,22 @@ class TrainingRun:
             self.notes.append(f"{len(self.scan.unreadable)} unreadable image(s) were left out.")
 
     def _prepare_model(self, start: StartingPoint | None) -> None:
-        import torch
-
-        from engine.runtime.backends.torch_backend import resolve_device
-
         c = self.config
         if self.saved is not None:
             meta = self.saved.meta
             start = StartingPoint(bool(meta["pretrained"]), None, meta["start_note"])
             self.spec = PreprocessSpec.from_dict(meta["preprocess"])
         else:
-            start = start or resolve_start(c, cancel=self.cancel)
-            self.spec = preprocess_for(c, start)
+            start = start or recipe.resolve_start(c, cancel=self.cancel)
+            self.spec = recipe.preprocess_for(c, start)
         self.start = start
         self.notes.insert(0, start.note)
-        self.device = resolve_device(c.device)
-        names = self.scan.class_names
-        model = build_network(c.arch, len(names), start, c.seed)
-        self.model = model.to(self.device).to(memory_format=torch.channels_last)
-        self.optimizer = make_optimizer(param_groups(self.model, c.arch, c, start.pretrained), c)
-        self.criterion = self._criterion()
-        self.inputs, self.amp = Inputs(self.spec, self.device), Amp(self.device)
+        labels = [s.label for s in self.split.train]
+        parts = build_parts(
+            c, num_classes=len(self.scan.class_names), train_labels=labels, start=start,
+            spec=self.spec,
+        )  # fmt: skip
+        self.parts, self.model, self.optimizer = parts, parts.model, parts.optimizer
         self.store = ImageStore(self.spec, budget_bytes=c.cache_mb * 2**20)
         self.store.preload(
             self.split.train,
@@ -200,29 +188,16 @@ class TrainingRun:
             self._restore(self.saved)
             self.saved = None  # free its tensors
 
-    def _criterion(self) -> torch.nn.Module:
-        """Cross-entropy with label smoothing; class weights N / (K * n_k) when balancing."""
-        import torch
-
-        c, k = self.config, len(self.scan.class_names)
-        weights = None
-        if c.balance == "loss":
-            counts = np.bincount([s.label for s in self.split.train], minlength=k)
-            share = len(self.split.train) / (k * counts)
-            weights = torch.tensor(share, dtype=torch.float32, device=self.device)
-        return torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=c.label_smoothing)
-
     def _restore(self, saved: TrainingState) -> None:
-        meta = saved.meta
-        self.model.load_state_dict(saved.model)
-        self.optimizer.load_state_dict(saved.optimizer)
-        if self.amp.scaler is not None and meta.get("scaler"):
-            self.amp.scaler.load_state_dict(meta["scaler"])
-        self.pos = _Position(**meta["position"])
-        self.history = [EpochRecord.from_dict(r) for r in meta["history"]]
-        if meta.get("best_epoch") and self.out.is_file():
+        resumed = restore_checkpoint(saved, self.parts, self.config)
+        self.pos, self.history = resumed.position, list(resumed.history)
+        if resumed.best_epoch and resumed.best_val_loss is not None and self.out.is_file():
             state, _ = load_model_file(self.out)
-            self.best = _Best(meta["best_epoch"], meta["best_val_loss"], state, saved=True)
+            self.model.load_state_dict(state)  # its validation outputs, then back to training
+            val = self._evaluate(self.split.val)
+            self.model.load_state_dict(saved.model)
+            self.best = BestModel(resumed.best_epoch, resumed.best_val_loss, state, val)
+            self.best_saved = True
         self.notes.append(f"Resumed after {self.pos.step} steps (epoch {self.pos.epoch + 1}).")
 
     # --- the loop -------------------------------------------------------------------------
@@ -230,12 +205,10 @@ class TrainingRun:
     def _loop(self) -> Stopped:
         c = self.config
         self.steps = steps_per_epoch(len(self.split.train), c.batch_size)
-        total = self.steps * c.epochs
-        self.warmup = max(1, min(self.steps, total // 10))
-        self.total_steps = total
-        remaining = (total - self.pos.step) * c.batch_size
-        self.meter = ProgressMeter(remaining)
-        self._eval_s = 0.0
+        self.scheduler = recipe.make_scheduler(
+            self.optimizer, Schedule.for_run(self.steps, c.epochs), start_step=self.pos.step
+        )
+        self.meter = ProgressMeter((self.steps * c.epochs - self.pos.step) * c.batch_size)
         for epoch in range(self.pos.epoch + 1, c.epochs + 1):
             self._run_epoch(epoch)
             if c.patience and self.pos.bad_epochs >= c.patience and epoch < c.epochs:
@@ -249,20 +222,14 @@ class TrainingRun:
     def _run_epoch(self, epoch: int) -> None:
         c, p = self.config, self.pos
         head_only = epoch <= c.head_epochs_for(self.start.pretrained)
-        set_phase(self.model, c.arch, head_only=head_only)
+        recipe.set_phase(self.model, c.arch, head_only=head_only)
         labels = np.asarray([s.label for s in self.split.train], dtype=np.int64)
         order = epoch_order(labels, seed=c.seed, epoch=epoch, balanced=c.balance == "sampler")
         batches = train_batches(
-            self.store,
-            self.split.train,
-            order,
-            batch_size=c.batch_size,
-            seed=c.seed,
-            epoch=epoch,
-            color=not self.scan.grayscale,
-            start_step=p.epoch_step,
+            self.store, self.split.train, order, batch_size=c.batch_size, seed=c.seed,
+            epoch=epoch, color=not self.scan.grayscale, start_step=p.epoch_step,
             cancel=self.cancel,
-        )
+        )  # fmt: skip
         base = (p.epoch_step, p.loss_sum, p.correct, p.seen)
         started = time.perf_counter()
 
@@ -274,41 +241,62 @@ class TrainingRun:
             progress = self.meter.advance(new_images)
             eta = self._eta(progress.eta_s, epoch)
             loss = p.loss_sum / p.seen
-            self._emit("training", epoch, p.epoch_step, self.steps, loss, progress.rate, eta)
+            self._emit(
+                "training",
+                epoch,
+                p.epoch_step,
+                self.steps,
+                loss=loss,
+                images_per_s=progress.rate,
+                eta_s=eta,
+            )
 
         with contextlib.closing(batches):
-            train_one_epoch(
-                self.model,
-                self.criterion,
-                self.optimizer,
-                batches,
-                inputs=self.inputs,
-                amp=self.amp,
-                before_step=self._set_lr,
-                on_step=on_step,
-                cancel=self.cancel,
-            )
+            recipe.train_one_epoch(
+                self.model, self.parts.criterion, self.optimizer, batches, inputs=self.parts.inputs,
+                amp=self.parts.amp, scheduler=self.scheduler, on_step=on_step, cancel=self.cancel,
+            )  # fmt: skip
         rate = (p.seen - base[3]) / max(time.perf_counter() - started, 1e-9)
         self._end_epoch(epoch, "head" if head_only else "full", started, rate)
-
-    def _set_lr(self) -> None:
-        factor = lr_factor(self.pos.step, self.total_steps, self.warmup)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.config.base_lr * group["lr_mult"] * factor
 
     def _end_epoch(
         self, epoch: int, phase: Literal["head", "full"], started: float, rate: float
     ) -> None:
         self._emit("evaluating", epoch, self.steps, self.steps)
         eval_started = time.perf_counter()
-        logits, labels, indices = self._evaluate(self.split.val)
+        val = self._evaluate(self.split.val)
         self._eval_s = time.perf_counter() - eval_started
-        val_loss = nll(logits, labels)
+        val_loss = nll(val.logits, val.labels)
         improved = self.best is None or val_loss < self.best.val_loss - 1e-6
-        p, predicted = self.pos, logits.argmax(axis=1)
+        record = self._record(epoch, phase, val, val_loss, time.perf_counter() - started, rate)
+        self.history.append(dataclasses.replace(record, improved=improved))
+        if improved:
+            state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+            self.best, self.best_saved = BestModel(epoch, val_loss, state, val), False
+        p = self.pos
+        p.bad_epochs = 0 if improved else p.bad_epochs + 1
+        p.epoch, p.epoch_step, p.loss_sum, p.correct, p.seen = epoch, 0, 0.0, 0, 0
+        if time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
+            self._save_state()
+            self._save_model()
+        eta = self._eta(self.meter.snapshot().eta_s, epoch + 1)
+        self._emit("epoch", epoch, self.steps, self.steps, images_per_s=rate, eta_s=eta)
+
+    def _record(
+        self,
+        epoch: int,
+        phase: Literal["head", "full"],
+        val: Evaluation,
+        val_loss: float,
+        seconds: float,
+        rate: float,
+    ) -> EpochRecord:
+        """The finished epoch's figures (``improved`` still to be judged)."""
+        p, predicted, labels = self.pos, val.logits.argmax(axis=1), val.labels
         recalls = [np.mean(predicted[labels == k] == k) for k in np.unique(labels)]
-        head = self.optimizer.param_groups[0]
-        record = EpochRecord(
+        schedule: Schedule = self.scheduler.lr_lambdas[0]  # type: ignore[assignment]
+        first = self.optimizer.param_groups[0]  # reported as that group's rate / its multiplier
+        return EpochRecord(
             epoch=epoch,
             phase=phase,
             train_loss=p.loss_sum / max(p.seen, 1),
@@ -316,28 +304,18 @@ class TrainingRun:
             val_loss=val_loss,
             val_accuracy=float(np.mean(predicted == labels)),
             val_balanced_accuracy=float(np.mean(recalls)),
-            lr=head["lr"] / head["lr_mult"],
-            seconds=time.perf_counter() - started,
+            lr=first["initial_lr"] * schedule(p.step - 1) / first["lr_mult"],  # in the last step
+            seconds=seconds,
             images_per_s=rate,
-            improved=improved,
+            improved=False,
         )
-        self.history.append(record)
-        if improved:
-            state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
-            self.best = _Best(epoch, val_loss, state, logits, labels, indices)
-        p.bad_epochs = 0 if improved else p.bad_epochs + 1
-        p.epoch, p.epoch_step, p.loss_sum, p.correct, p.seen = epoch, 0, 0.0, 0, 0
-        if time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
-            self._save_state()
-            self._save_model(None)
-        eta = self._eta(self.meter.snapshot().eta_s, epoch + 1)
-        self._emit("epoch", epoch, self.steps, self.steps, rate=rate, eta=eta)
 
-    def _evaluate(self, samples: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Logits (N, K), labels (N,) and positions in ``samples`` (N,), unreadable left out."""
-        batches = eval_batches(self.store, samples, batch_size=_EVAL_BATCH, cancel=self.cancel)
+    def _evaluate(self, samples: tuple[Sample, ...]) -> Evaluation:
+        batches = eval_batches(self.store, samples, batch_size=EVAL_BATCH, cancel=self.cancel)
         with contextlib.closing(batches):
-            return evaluate(self.model, batches, inputs=self.inputs, amp=self.amp)
+            return recipe.evaluate(
+                self.model, batches, inputs=self.parts.inputs, amp=self.parts.amp
+            )
 
     # --- reporting ------------------------------------------------------------------------
 
@@ -347,76 +325,64 @@ class TrainingRun:
         return train_eta + self._eval_s * (self.config.epochs - epoch + 1)
 
     def _emit(
-        self,
-        phase: Phase,
-        epoch: int = 0,
-        step: int = 0,
-        steps: int = 0,
-        loss: float | None = None,
-        rate: float = 0.0,
-        eta: float | None = None,
-        message: str = "",
+        self, phase: Phase, epoch: int = 0, step: int = 0, steps: int = 0, **more: Any
     ) -> None:
-        if self.on_progress is None:
-            return
-        history = tuple(self.history)
-        epochs = self.config.epochs
-        report = TrainProgress(phase, epoch, epochs, step, steps, loss, rate, eta, message, history)
-        self.on_progress(report)
+        """Report progress; ``more``: loss, images_per_s, eta_s, message (see TrainProgress)."""
+        if self.on_progress is not None:
+            history = tuple(self.history)
+            epochs = self.config.epochs
+            self.on_progress(
+                TrainProgress(phase, epoch, epochs, step, steps, history=history, **more)
+            )
 
     # --- saving ---------------------------------------------------------------------------
 
     def _save_state(self) -> None:
-        meta = {
-            "config": self.config.to_dict(),
-            "pretrained": self.start.pretrained,
-            "start_note": self.start.note,
-            "preprocess": self.spec.to_dict(),
-            "split": fingerprint(self.manifest),
-            "position": dataclasses.asdict(self.pos) | {"seconds": self.elapsed_s},
-            "history": [r.to_dict() for r in self.history],
-            "best_epoch": self.best.epoch if self.best else None,
-            "best_val_loss": self.best.val_loss if self.best else None,
-            "scaler": self.amp.scaler.state_dict() if self.amp.scaler is not None else None,
-        }
-        save_state(self.state_file, self.model.state_dict(), self.optimizer.state_dict(), meta)
+        save_checkpoint(
+            self.state_file, self.parts, config=self.config, start=self.start, spec=self.spec,
+            split_fingerprint=fingerprint(self.manifest), position=self.pos,
+            seconds=self.elapsed_s, history=self.history, best=self.best,
+        )  # fmt: skip
         self._last_checkpoint = time.monotonic()
 
-    def _save_model(self, stopped: Stopped | None) -> None:
-        from engine.training.outputs import save_trained_model
-
-        if self.best is not None and not (self.best.saved and stopped is None):
-            save_trained_model(self, stopped)
-            self.best.saved = True
+    def _save_model(self) -> None:
+        """Save the best model so far, unless it is saved already."""
+        if self.best is not None and not self.best_saved:
+            save_trained_model(
+                self.out, self.best, scan=self.scan, split=self.split, config=self.config,
+                facts=self._facts(), stopped=None,
+            )  # fmt: skip
+            self.best_saved = True
 
     def _finish(self, stopped: Stopped, write_report: bool) -> TrainResult:
-        from engine.training.outputs import build_result
-
-        result = build_result(self, stopped, write_report=write_report)
+        best = self._require_best()
+        test = None
+        if self.split.test and stopped != "cancelled":
+            self.model.load_state_dict(best.state)
+            test = self._evaluate(self.split.test)
+        result = build_result(
+            self.out, best, scan=self.scan, split=self.split, config=self.config,
+            facts=self._facts(), stopped=stopped, test=test,
+            state_file=self.state_file if stopped == "cancelled" else None,
+            write_report=write_report,
+        )  # fmt: skip
         if stopped != "cancelled":
             with contextlib.suppress(FileNotFoundError):
                 self.state_file.unlink()
         self._emit("finished", len(self.history), self.steps, self.steps, message=stopped)
         return result
 
-    @property
-    def elapsed_s(self) -> float:
-        return self.pos.seconds + time.perf_counter() - self._started
+    def _facts(self) -> RunFacts:
+        return RunFacts(
+            self.start, self.spec, self.parts.device, tuple(self.history), tuple(self.notes),
+            self.elapsed_s,
+        )  # fmt: skip
 
-    def best_validation(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Validation logits, labels and positions of the best weights (evaluated again after
-        a resume, when only the weights were saved)."""
-        best = self.require_best()
-        if best.logits is None or best.labels is None or best.indices is None:
-            best.logits, best.labels, best.indices = self.evaluate_best(self.split.val)
-        return best.logits, best.labels, best.indices
-
-    def evaluate_best(self, samples: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Evaluate ``samples`` with the best weights (the training weights are replaced)."""
-        self.model.load_state_dict(self.require_best().state)
-        return self._evaluate(samples)
-
-    def require_best(self) -> _Best:
+    def _require_best(self) -> BestModel:
         if self.best is None:
             raise RuntimeError("no epoch has finished yet")
         return self.best
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.pos.seconds + time.perf_counter() - self._started

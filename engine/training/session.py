@@ -57,7 +57,7 @@ def train_task(
     cancel: CancelToken,
 ) -> Callable[[TaskContext], TrainResult]:
     """Train with ``cancel`` as the stop signal; progress is thinned to a few reports a second."""
-    from engine.training.recipe import train
+    from engine.training.run import train
 
     def run(ctx: TaskContext) -> TrainResult:
         last = [0.0]

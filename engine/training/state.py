@@ -32,6 +32,22 @@ def state_path(model_path: str | Path) -> Path:
     return path.with_name(path.name + STATE_SUFFIX)
 
 
+@dataclass
+class Position:
+    """How far a run is: finished epochs, optimizer steps, the epoch in progress (its step,
+    summed loss, correct predictions and images seen), epochs without improvement, and the
+    seconds spent before the last save."""
+
+    epoch: int = 0
+    step: int = 0
+    epoch_step: int = 0
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    bad_epochs: int = 0
+    seconds: float = 0.0
+
+
 @dataclass(frozen=True)
 class TrainingState:
     """``model`` and ``optimizer`` are torch state dicts; ``meta`` is JSON-safe data."""

@@ -65,3 +65,22 @@ def test_explain_on_the_batch_decode_matches_folder_results(tiny_model_file, tmp
     assert explanation.prediction.indices == result.prediction.indices
     assert np.allclose(explanation.prediction.probs, result.prediction.probs, atol=1e-5)
     assert explanation.heatmap.shape == (1200, 1600)
+
+
+def test_explain_probabilities_use_the_temperature_like_predict(tiny_model_file) -> None:  # type: ignore[no-untyped-def]
+    from engine.runtime.classifier import Classifier
+
+    base = load_classifier(tiny_model_file, device="cpu")
+    hot = Classifier(
+        base.backend,
+        class_names=base.class_names,
+        preprocess=base.preprocess,
+        source=base.source,
+        temperature=4.0,
+    )
+    image = photo(120, 90, seed=6)
+    predicted = hot.predict([image], top_k=3)[0]
+    explained = hot.explain(image, top_k_=3).prediction
+    assert explained.indices == predicted.indices
+    assert np.allclose(explained.probs, predicted.probs, atol=1e-6)
+    assert not np.allclose(predicted.probs, base.predict([image], top_k=3)[0].probs, atol=1e-3)

@@ -45,11 +45,3 @@ def test_spec_round_trips_through_dict_and_describes_itself() -> None:
 def test_invalid_spec_is_rejected() -> None:
     with pytest.raises(ValueError):
         PreprocessSpec(resize=100, crop=224)
-
-
-@pytest.mark.parametrize("grayscale", [False, True])
-def test_train_transform_gives_normalised_crop(grayscale: bool) -> None:
-    spec = PreprocessSpec(resize=73, crop=64)
-    out = spec.train_transform(grayscale=grayscale)(photo(120, 90))
-    assert tuple(out.shape) == (3, 64, 64)
-    assert out.dtype == torch.float32

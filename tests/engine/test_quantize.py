@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +23,7 @@ SIZE, OBJ = 32, 10  # image side; the shape's box
 CLASSES = ("square", "disc", "cross")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """As in test_cam: with another process on a core, torch's thread barrier slows training."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _shapes(count: int, seed: int) -> tuple[list[Image.Image], np.ndarray]:

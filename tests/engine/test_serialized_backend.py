@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ class _Recorder:
 
     name = "fake"
     device = "cpu"
+    precision = "fp32"
 
     def __init__(self) -> None:
         self.active = 0
@@ -60,24 +62,36 @@ def test_calls_from_many_threads_never_overlap() -> None:
 
 
 def test_fair_lock_serves_waiters_in_arrival_order() -> None:
+    """Each waiter is started only once the previous one is queued, so the arrival order is
+    known; then the holder releases and asks again at once. A lock that lets the releasing
+    thread barge in (``threading.Lock``) or wakes waiters in any order fails this."""
     lock = FairLock()
-    order: list[int] = []
+    order: list[str] = []
     lock.__enter__()
     threads = []
-    for i in range(3):
-        t = threading.Thread(target=lambda i=i: _take(lock, order, i))
+    for i in range(6):
+        t = threading.Thread(target=_take, args=(lock, order, f"waiter {i}"))
         t.start()
         threads.append(t)
-        time.sleep(0.05)  # let each thread queue up before the next one
+        _wait_until(lambda i=i: lock.waiting == i + 1)
     lock.__exit__(None, None, None)
+    _take(lock, order, "holder again")
     for t in threads:
-        t.join()
-    assert order == [0, 1, 2]
+        t.join(timeout=10)
+    assert order == [f"waiter {i}" for i in range(6)] + ["holder again"]
 
 
-def _take(lock: FairLock, order: list[int], i: int) -> None:
+def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("a waiter never queued for the lock")
+        time.sleep(0.001)
+
+
+def _take(lock: FairLock, order: list[str], name: str) -> None:
     with lock:
-        order.append(i)
+        order.append(name)
 
 
 def test_shared_classifier_predicts_like_the_original(tiny_model_file: Path) -> None:

@@ -20,6 +20,8 @@ class Backend(Protocol):
     """"torch" or "onnxruntime"."""
     device: str
     """Where it runs, in words: "cpu", "cuda:0", "CUDAExecutionProvider" ..."""
+    precision: str
+    """What the arithmetic runs at: "fp32", "bf16", "fp16" (autocast) or "int8" (quantized)."""
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """float32 (N, 3, H, W) normalised batch -> float32 (N, num_classes) logits."""

@@ -31,6 +31,7 @@ import numpy as np
 
 from engine.errors import ModelLoadError
 from engine.imaging.preprocess import PreprocessSpec
+from engine.versions import version_or_unknown
 
 if TYPE_CHECKING:
     from engine.explain.cam import CamResult
@@ -128,20 +129,11 @@ def set_metadata(proto: Any, info: OnnxModelInfo) -> None:
     for key, value in info.to_metadata().items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    proto.producer_name, proto.producer_version = "ResLens", _reslens_version()
+    proto.producer_name, proto.producer_version = "ResLens", version_or_unknown("reslens")
     proto.doc_string = (
         f"ResLens {info.arch} classifier, {len(info.class_names)} classes; "
         f"input: {info.preprocess.describe()}"
     )
-
-
-def _reslens_version() -> str:
-    import importlib.metadata as md
-
-    try:
-        return md.version("reslens")
-    except md.PackageNotFoundError:
-        return "unknown"
 
 
 @functools.cache
@@ -312,6 +304,7 @@ class OnnxBackend:
         if LOGITS not in outputs:
             raise ModelLoadError(f"{self.label} has no '{LOGITS}' output.")
         self.has_features = FEATURES in outputs
+        self.precision = "int8" if self.info.quantization else "fp32"
         self._cam_weight: np.ndarray | None = None
 
     @property
@@ -343,9 +336,7 @@ class OnnxBackend:
         logits, features = self.logits_and_features(batch)
         index = int(np.argmax(logits[0])) if class_index is None else class_index
         heatmap = class_activation_map(features[0], self.cam_weight(), index)
-        shifted = logits[0].astype(np.float64) - logits[0].max()
-        probs = (np.exp(shifted) / np.exp(shifted).sum()).astype(np.float32)
-        return CamResult(heatmap, index, float(logits[0, index]), probs)
+        return CamResult(heatmap, index, float(logits[0, index]), logits[0])
 
     def cam_weight(self) -> np.ndarray:
         """float32 (num_classes, C) classifier weight, read once from the graph's initializers."""

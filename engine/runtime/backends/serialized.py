@@ -41,6 +41,12 @@ class FairLock:
             self._held = True
         return self
 
+    @property
+    def waiting(self) -> int:
+        """How many threads are queued for the lock right now (not counting the holder)."""
+        with self._cond:
+            return len(self._waiting)
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -59,6 +65,7 @@ class SerializedBackend:
         self.inner = inner
         self.name = inner.name
         self.device = inner.device
+        self.precision = inner.precision
         self._lock = lock or FairLock()
 
     def logits(self, batch: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.errors import ModelLoadError
+from engine.runtime.precision import FP32, Precision, autocast
 
 if TYPE_CHECKING:
     import torch
@@ -44,14 +45,27 @@ def cuda_available() -> bool:
 
 
 class TorchBackend:
-    """Runs a torch module; ``cam_layer`` is the module Grad-CAM hooks."""
+    """Runs a torch module; ``cam_layer`` is the module Grad-CAM hooks.
+
+    ``autocast``: the precision :meth:`logits` runs at (bf16 autocast where the hardware has
+    it, see :mod:`engine.runtime.precision`); weights stay fp32 and Grad-CAM always runs fp32.
+    """
 
     name = "torch"
 
-    def __init__(self, model: nn.Module, cam_layer: nn.Module, *, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        cam_layer: nn.Module,
+        *,
+        device: str = "cpu",
+        autocast: Precision = FP32,
+    ) -> None:
         import torch
 
         self.device = device
+        self.autocast = autocast
+        self.precision = autocast.label
         self._torch_device = torch.device(device)
         # channels_last lets oneDNN pick its fastest convolution kernels on CPU (~20% here).
         self._memory_format = torch.channels_last
@@ -67,7 +81,7 @@ class TorchBackend:
     def logits(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.autocast):
             out = self.model(self._to_input(batch))
         return out.float().cpu().numpy()
 
