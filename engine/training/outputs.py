@@ -203,20 +203,26 @@ def build_result(
     test: Evaluation | None,
     state_file: Path | None,
     write_report: bool,
+    write: bool = True,
 ) -> TrainResult:
     """Save the final model and report; ``test`` holds the best weights' outputs on the test
-    split (None without one); ``state_file`` is where the run can be resumed from, if it can."""
+    split (None without one); ``state_file`` is where the run can be resumed from, if it can.
+    ``write=False`` (the ranks other than 0 under torchrun) builds the same result, writing
+    nothing."""
     test_metrics = None
     if test is not None:
         temperature = summarize(best, scan, split).calibration.temperature
         test_metrics = classification_metrics(
             test.logits, test.labels, scan.class_names, temperature=temperature
         )
-    summary = save_trained_model(
-        out, best, scan=scan, split=split, config=config, facts=facts, stopped=stopped,
-        test_metrics=test_metrics,
-    )  # fmt: skip
-    report = report_path(out) if write_report else None
+    if not write:
+        summary = summarize(best, scan, split)
+    else:
+        summary = save_trained_model(
+            out, best, scan=scan, split=split, config=config, facts=facts, stopped=stopped,
+            test_metrics=test_metrics,
+        )  # fmt: skip
+    report = report_path(out) if write_report and write else None
     result = TrainResult(
         model_path=out,
         report_path=report,

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from engine.training.distributed import lr_scale
+
 if TYPE_CHECKING:
     from engine.training.metrics import ClassificationMetrics
     from engine.training.splits import DataSplit
@@ -57,6 +59,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     cache_mb: int = 1024
+    world_size: int = 1  # processes under torchrun; batch_size is per process
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.image_size < 16:
@@ -67,10 +70,15 @@ class TrainConfig:
             raise ValueError("balance must be 'loss', 'sampler' or 'none'")
         if not 0 <= self.label_smoothing < 1 or self.patience < 0 or self.cache_mb < 0:
             raise ValueError("need 0 <= label_smoothing < 1, patience >= 0, cache_mb >= 0")
+        if self.world_size < 1:
+            raise ValueError("world_size must be >= 1")
 
     @property
     def base_lr(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+        """``lr`` (or the optimizer's default) for one process's batch, scaled with the global
+        batch under torchrun (see :func:`engine.training.distributed.lr_scale`)."""
+        lr = self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+        return lr * lr_scale(self.optimizer, self.world_size)
 
     def head_epochs_for(self, pretrained: bool) -> int:
         if self.head_epochs is not None:
