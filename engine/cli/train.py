@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,6 +98,14 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train; under torchrun each process runs this, rank 0 alone printing and writing."""
+    from engine.training.distributed import joined
+
+    with joined(args.device):
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     from engine.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK
     from engine.training.recipe import resolve_start
     from engine.training.run import train
@@ -178,11 +187,17 @@ def _epoch_line(record: Any, epochs: int, eta_s: float | None) -> str:
 
 @contextmanager
 def _stop_on_ctrl_c(cancel: CancelToken) -> Iterator[None]:
-    """First Ctrl-C: cancel between steps. Second: the usual KeyboardInterrupt."""
+    """First Ctrl-C: cancel between steps. Second: the usual KeyboardInterrupt. A second one
+    within a second is the same press: torchrun passes the terminal's Ctrl-C on to workers
+    that got it already."""
+    first = [0.0]
 
     def handler(signum: int, frame: Any) -> None:
         if cancel.cancelled:
-            raise KeyboardInterrupt
+            if time.monotonic() - first[0] > 1.0:
+                raise KeyboardInterrupt
+            return
+        first[0] = time.monotonic()
         cancel.cancel()
         print("\nstopping after this step (Ctrl-C again to abort)", file=sys.stderr)
 

@@ -226,9 +226,12 @@ def build_result(
     test: Evaluation | None,
     state_file: Path | None,
     write_report: bool,
+    write: bool = True,
 ) -> TrainResult:
     """Save the final model and report; ``test`` holds the best weights' outputs on the test
-    split (None without one); ``state_file`` is where the run can be resumed from, if it can."""
+    split (None without one); ``state_file`` is where the run can be resumed from, if it can.
+    ``write=False`` (the ranks other than 0 under torchrun) builds the same result, writing
+    nothing."""
     test_metrics = None
     if test is not None:
         temperature = calibrate(best.val, test, seed=split.seed).temperature
@@ -236,11 +239,14 @@ def build_result(
             test.logits, test.labels, scan.class_names, temperature=temperature,
             positive=facts.positive,
         )  # fmt: skip
-    summary = save_trained_model(
-        out, best, scan=scan, split=split, config=config, facts=facts, stopped=stopped,
-        test=test, test_metrics=test_metrics,
-    )  # fmt: skip
-    report = report_path(out) if write_report else None
+    if not write:  # another rank of a distributed run: rank 0 writes the files
+        summary = summarize(best, scan, split, positive=facts.positive, test=test)
+    else:
+        summary = save_trained_model(
+            out, best, scan=scan, split=split, config=config, facts=facts, stopped=stopped,
+            test=test, test_metrics=test_metrics,
+        )  # fmt: skip
+    report = report_path(out) if write_report and write else None
     result = TrainResult(
         model_path=out,
         report_path=report,

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from engine.training.distributed import lr_scale
+
 if TYPE_CHECKING:
     from engine.training.metrics import ClassificationMetrics
     from engine.training.splits import DataSplit
@@ -69,6 +71,7 @@ class TrainConfig:
     group_by: str = "auto"
     positive: str | None = None
     folds: int = 0
+    world_size: int = 1  # processes under torchrun; batch_size is per process
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.image_size < 16:
@@ -83,10 +86,15 @@ class TrainConfig:
             raise ValueError(f"select_by must be one of {', '.join(SELECT_BY)}")
         if self.folds == 1 or self.folds < 0:
             raise ValueError("folds must be 0 (no cross-validation) or at least 2")
+        if self.world_size < 1:
+            raise ValueError("world_size must be >= 1")
 
     @property
     def base_lr(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+        """``lr`` (or the optimizer's default) for one process's batch, scaled with the global
+        batch under torchrun (see :func:`engine.training.distributed.lr_scale`)."""
+        lr = self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+        return lr * lr_scale(self.optimizer, self.world_size)
 
     def head_epochs_for(self, pretrained: bool) -> int:
         if self.head_epochs is not None:

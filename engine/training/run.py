@@ -27,7 +27,7 @@ from engine.errors import Cancelled, DatasetError, EngineError
 from engine.imaging.preprocess import PreprocessSpec
 from engine.jobs import CancelToken, ProgressMeter
 from engine.models.model_file import MODEL_SUFFIX, load_model_file
-from engine.training import recipe
+from engine.training import distributed, recipe
 from engine.training.checkpoint import restore_checkpoint, save_checkpoint
 from engine.training.data import (
     ImageStore,
@@ -83,8 +83,10 @@ def train(
     cancelled before a model exists. Cancelled later, it returns with ``stopped="cancelled"``
     after saving the best model so far and the state to resume from.
     """
+    config = config or TrainConfig()
+    world = distributed.join(config.device)  # one process without torchrun
     run = TrainingRun(
-        Path(out), config or TrainConfig(), resume=resume, cancel=cancel, on_progress=on_progress
+        Path(out), config, resume=resume, cancel=cancel, on_progress=on_progress, world=world
     )
     return run.execute(data, start=start, write_report=write_report)
 
@@ -104,6 +106,7 @@ class TrainingRun:
         resume: bool,
         cancel: CancelToken | None,
         on_progress: ProgressCallback | None,
+        world: distributed.World = distributed.SINGLE,
     ) -> None:
         if out.suffix.lower() != MODEL_SUFFIX:
             raise EngineError(f"The model file name must end in {MODEL_SUFFIX}: {out}")
@@ -112,8 +115,9 @@ class TrainingRun:
         if self.saved is not None:
             saved_config = TrainConfig.from_dict(self.saved.meta["config"])
             config = dataclasses.replace(saved_config, device=config.device)
-        self.config = config
-        self.cancel = cancel or CancelToken()
+        self.world = world
+        self.config = distributed.for_world(config, world, resumed=self.saved is not None)
+        self.requested, self.cancel = distributed.stop_tokens(world, cancel or CancelToken())
         self.on_progress = on_progress
         self.history: list[EpochRecord] = []
         self.best: BestModel | None = None
@@ -132,7 +136,7 @@ class TrainingRun:
         try:
             stopped = self._loop()
         except Cancelled:
-            if self.pos.step > 0:
+            if self.pos.step > 0 and self.world.is_main:  # rank 0 writes for all
                 self._save_state()
             if self.best is None:
                 raise Cancelled(
@@ -178,6 +182,8 @@ class TrainingRun:
             spec=self.spec,
         )  # fmt: skip
         self.parts, self.model, self.optimizer = parts, parts.model, parts.optimizer
+        self.world.seed_torch(c.seed)
+        self.ddp = distributed.PhaseWrapper(self.world)
         self.store = ImageStore(self.spec, budget_bytes=c.cache_mb * 2**20)
         self.store.preload(
             self.split.train,
@@ -208,7 +214,7 @@ class TrainingRun:
 
     def _loop(self) -> Stopped:
         c = self.config
-        self.steps = steps_per_epoch(len(self.split.train), c.batch_size)
+        self.steps = steps_per_epoch(self.world.shard_length(len(self.split.train)), c.batch_size)
         self.scheduler = recipe.make_scheduler(
             self.optimizer, Schedule.for_run(self.steps, c.epochs), start_step=self.pos.step
         )
@@ -230,6 +236,8 @@ class TrainingRun:
         recipe.set_phase(self.model, c.arch, head_only=head_only)
         labels = np.asarray([s.label for s in self.split.train], dtype=np.int64)
         order = epoch_order(labels, seed=c.seed, epoch=epoch, balanced=c.balance == "sampler")
+        order = self.world.shard(order)
+        trained = self.ddp(self.model, phase=head_only)
         batches = train_batches(
             self.store, self.split.train, order, batch_size=c.batch_size, seed=c.seed,
             epoch=epoch, color=not self.scan.grayscale, start_step=p.epoch_step,
@@ -243,6 +251,7 @@ class TrainingRun:
             p.step += 1
             p.epoch_step, p.loss_sum = base[0] + step, base[1] + loss_sum
             p.correct, p.seen = base[2] + correct, base[3] + seen
+            self.world.pass_on_stop(self.requested, self.cancel)
             progress = self.meter.advance(new_images)
             eta = self._eta(progress.eta_s, epoch)
             loss = p.loss_sum / p.seen
@@ -258,9 +267,10 @@ class TrainingRun:
 
         with contextlib.closing(batches):
             recipe.train_one_epoch(
-                self.model, self.parts.criterion, self.optimizer, batches, inputs=self.parts.inputs,
+                trained, self.parts.criterion, self.optimizer, batches, inputs=self.parts.inputs,
                 amp=self.parts.amp, scheduler=self.scheduler, on_step=on_step, cancel=self.cancel,
             )  # fmt: skip
+        p.loss_sum, p.correct, p.seen = self.world.sum_counts(p.loss_sum, p.correct, p.seen)
         rate = (p.seen - base[3]) / max(time.perf_counter() - started, 1e-9)
         self._end_epoch(epoch, "head" if head_only else "full", started, rate)
 
@@ -282,7 +292,7 @@ class TrainingRun:
         p = self.pos
         p.bad_epochs = 0 if improved else p.bad_epochs + 1
         p.epoch, p.epoch_step, p.loss_sum, p.correct, p.seen = epoch, 0, 0.0, 0, 0
-        if time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
+        if self.world.is_main and time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
             self._save_state()
             self._save_model()
         eta = self._eta(self.meter.snapshot().eta_s, epoch + 1)
@@ -317,11 +327,13 @@ class TrainingRun:
         )
 
     def _evaluate(self, samples: tuple[Sample, ...]) -> Evaluation:
-        batches = eval_batches(self.store, samples, batch_size=EVAL_BATCH, cancel=self.cancel)
+        share = self.world.eval_share(samples)  # all of them on one process
+        batches = eval_batches(self.store, share, batch_size=EVAL_BATCH, cancel=self.cancel)
         with contextlib.closing(batches):
-            return recipe.evaluate(
+            local = recipe.evaluate(
                 self.model, batches, inputs=self.parts.inputs, amp=self.parts.amp
             )
+        return self.world.gather_evaluation(local)
 
     # --- reporting ------------------------------------------------------------------------
 
@@ -334,7 +346,7 @@ class TrainingRun:
         self, phase: Phase, epoch: int = 0, step: int = 0, steps: int = 0, **more: Any
     ) -> None:
         """Report progress; ``more``: loss, images_per_s, eta_s, message (see TrainProgress)."""
-        if self.on_progress is not None:
+        if self.on_progress is not None and self.world.is_main:
             history = tuple(self.history)
             epochs = self.config.epochs
             self.on_progress(
@@ -353,7 +365,7 @@ class TrainingRun:
 
     def _save_model(self) -> None:
         """Save the best model so far, unless it is saved already."""
-        if self.best is not None and not self.best_saved:
+        if self.best is not None and not self.best_saved and self.world.is_main:
             save_trained_model(
                 self.out, self.best, scan=self.scan, split=self.split, config=self.config,
                 facts=self._facts(), stopped=None,
@@ -370,9 +382,9 @@ class TrainingRun:
             self.out, best, scan=self.scan, split=self.split, config=self.config,
             facts=self._facts(), stopped=stopped, test=test,
             state_file=self.state_file if stopped == "cancelled" else None,
-            write_report=write_report,
+            write_report=write_report, write=self.world.is_main,
         )  # fmt: skip
-        if stopped != "cancelled":
+        if stopped != "cancelled" and self.world.is_main:
             with contextlib.suppress(FileNotFoundError):
                 self.state_file.unlink()
         self._emit("finished", len(self.history), self.steps, self.steps, message=stopped)
