@@ -49,9 +49,14 @@ def test_no_private_names_imported_across_modules() -> None:
     borrowed = []
     for path in SOURCES:
         for node in ast.walk(_tree(path)):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in (
-                "engine",
-                "gui",
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.split(".")[0]
+                in (
+                    "engine",
+                    "gui",
+                )
             ):
                 borrowed += [
                     f"{_name(path)}:{node.lineno} {alias.name} from {node.module}"

@@ -77,4 +77,3 @@ def _configure_logging(*, debug: bool, verbose: bool) -> None:
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if isinstance(exc, EngineError) else f"{text} ({type(exc).__name__})"
-
