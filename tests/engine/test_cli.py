@@ -189,3 +189,19 @@ def test_first_onnx_run_says_it_prepares_a_copy_and_the_provider_note_needs_verb
     assert second.returncode == 0, second.stderr
     assert "preparing" not in second.stderr
     assert "onnxruntime: CPU provider" in second.stderr
+
+
+def test_sorting_from_the_streamed_rows_again_makes_no_duplicate_copies(
+    image_folder: Path, tiny_model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest, out = tmp_path / "sorted", tmp_path / "r.csv"
+    argv = ["classify", str(image_folder), "--model", str(tiny_model_file), "--backend", "torch"]
+    argv += ["--out", str(out), "--sort-into", str(dest)]
+    assert main(argv) == 1  # broken.jpg
+    first = _tree(dest)
+    assert len(first) == 5
+    assert main([*argv, "--resume"]) == 1  # everything done: only broken.jpg is tried again
+    assert _tree(dest) == first
+    err = capsys.readouterr().err
+    assert "resuming: 5 files already done, 1 to classify" in err
+    assert "copied 0 files" in err and "(5 were already there)" in err
