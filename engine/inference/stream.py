@@ -137,24 +137,25 @@ class ResultsStream:
         if order is None and self.out.suffix.lower() != ".json":
             os.replace(self.partial, self.out)
             return
-        rows = read_stored(self.partial, self.codec)
-        if order is not None:
-            by_path = {row.path: row for row in rows}
-            rows = [by_path[path] for path in order if path in by_path]
+        if order is None:  # a .json array of rows already in order: no need to parse them
+            lines = complete_text(self.partial.read_text(encoding="utf-8")).splitlines(True)
+        else:
+            by_path = {row.path: row.line for row in read_stored(self.partial, self.codec)}
+            lines = [by_path[path] for path in order if path in by_path]
         with atomic_open(self.out, "w", encoding="utf-8", newline="") as handle:
-            _write_final(handle, rows, self.codec, json_array=self.out.suffix.lower() == ".json")
+            _write_final(handle, lines, self.codec, json_array=self.out.suffix.lower() == ".json")
         self.partial.unlink()
 
 
 def _write_final(
-    handle: IO[str], rows: Sequence[StoredRow], codec: RowCodec, *, json_array: bool
+    handle: IO[str], lines: Sequence[str], codec: RowCodec, *, json_array: bool
 ) -> None:
+    """Write the rows (each line with its line break) as the final file."""
     if not json_array:
         if codec.header is not None:
             handle.write(codec.header)
-        for row in rows:
-            handle.write(row.line)
+        handle.writelines(lines)
         return
     handle.write("[\n")
-    handle.write(",\n".join(row.line.rstrip("\n") for row in rows))
-    handle.write("\n]\n" if rows else "]\n")
+    handle.write(",\n".join(line.rstrip("\n") for line in lines))
+    handle.write("\n]\n" if lines else "]\n")
