@@ -30,6 +30,8 @@ from engine.inference.rowfile import (
 PARTIAL_SUFFIX = ".partial"
 SYNC_EVERY_S = 2.0
 """Rows reach the disk (fsync) at least this often: a power cut loses no more than this."""
+FLUSH_EVERY_S = 1.0
+"""Rows reach the OS at least this often even from a source that reports no batches."""
 
 RowCodec = JsonLinesRows | CsvRows
 
@@ -89,7 +91,7 @@ class ResultsStream:
         self.model = model
         self.rows = 0
         self._handle: IO[str] | None = None
-        self._synced = time.monotonic()
+        self._synced = self._flushed = time.monotonic()
 
     def open(self, kept: Iterable[StoredRow] = ()) -> None:
         """Start ``OUT.partial`` with the header and the ``kept`` rows, then append."""
@@ -106,13 +108,16 @@ class ResultsStream:
             raise ValueError("ResultsStream.open() first")
         self._handle.write(self.codec.encode(result, stamp, self.model))
         self.rows += 1
+        if time.monotonic() - self._flushed >= FLUSH_EVERY_S:
+            self.flush()
 
     def flush(self) -> None:
         """Hand the rows written so far to the OS (they survive a kill); sync now and then."""
         if self._handle is None:
             return
         self._handle.flush()
-        if time.monotonic() - self._synced >= SYNC_EVERY_S:
+        self._flushed = time.monotonic()
+        if self._flushed - self._synced >= SYNC_EVERY_S:
             os.fsync(self._handle.fileno())
             self._synced = time.monotonic()
 
