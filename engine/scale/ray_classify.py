@@ -26,11 +26,17 @@ from typing import Any
 
 from engine.errors import EngineError, ModelLoadError
 from engine.inference.batch import FileResult
-from engine.inference.loader import choose_backend, load_classifier
+from engine.inference.loader import load_classifier
 from engine.jobs import CancelToken, Progress, ProgressMeter
 from engine.runtime.build import is_random
 from engine.runtime.classifier import Prediction
-from engine.scale.ray_stages import Batch, ClassifyActor, ModelRequest, decode_batch
+from engine.scale.ray_stages import (
+    Batch,
+    ClassifyActor,
+    ModelRequest,
+    decode_batch,
+    decode_task_options,
+)
 
 log = logging.getLogger(__name__)
 
@@ -151,12 +157,15 @@ def classify_on_ray(
 def _look_at_model(request: ModelRequest) -> tuple[Any, tuple[str, ...]]:
     """Load the model once here, before any work: a bad name or file fails with the engine's
     own message; its preprocessing goes to the decode tasks and its class names label the rows.
-    On one machine this also leaves the verified ONNX export in the cache the actors read."""
-    probe_backend = choose_backend(request.backend, weights=request.weights, device=request.device)
-    if is_random(request.weights):
-        probe_backend = "torch"  # nothing to cache; preprocessing and names are all we need
+    On one machine this also leaves the verified ONNX export (and the backend choice "auto"
+    made) in the cache the actors read. GPU actors and random weights run PyTorch: a CPU copy
+    in PyTorch is all the driver needs then."""
+    cheap = is_random(request.weights) or request.device == "cuda"
     classifier = load_classifier(
-        request.model, weights=request.weights, device="cpu", backend=probe_backend
+        request.model,
+        weights=request.weights,
+        device="cpu",
+        backend="torch" if cheap else request.backend,
     )
     return classifier.preprocess, classifier.class_names
 
@@ -178,6 +187,7 @@ def _build_dataset(
             batch_size=batch_size,
             batch_format="numpy",
             num_cpus=1,
+            ray_remote_args_fn=decode_task_options,
         )
         return decoded.map_batches(
             ClassifyActor,

@@ -52,6 +52,14 @@ def decode_batch(batch: Batch, *, spec: PreprocessSpec) -> Batch:
     }
 
 
+def decode_task_options() -> dict[str, str]:
+    """Remote options for every decode task: spread over the cluster's nodes. Given as a
+    function (``ray_remote_args_fn``) on purpose, too: Ray Data never fuses an operator that has
+    one, so decoding stays in its own CPU tasks, overlapping the model, instead of moving into
+    the classify actors and running there in turn with it."""
+    return {"scheduling_strategy": "SPREAD"}
+
+
 def failure_reason(exc: BaseException) -> str:
     """The one-line reason the local path reports for a file that failed to decode."""
     reason = getattr(exc, "reason", None)

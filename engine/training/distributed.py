@@ -256,6 +256,15 @@ def lr_scale(optimizer: str, world_size: int) -> float:
     return float(world_size) if optimizer == "sgd" else math.sqrt(world_size)
 
 
+def join_run(config: TrainConfig, *, resumed: bool) -> tuple[World, TrainConfig]:
+    """Set this process up for a training run: join torchrun's world if there is one, seed
+    torch's generator for this rank, and record the world size in ``config``
+    (:func:`for_world`). One process without torchrun, nothing changed."""
+    world = join(config.device)
+    world.seed_torch(config.seed)
+    return world, for_world(config, world, resumed=resumed)
+
+
 def for_world(config: TrainConfig, world: World, *, resumed: bool) -> TrainConfig:
     """``config`` with this run's ``world_size`` recorded (the model file's training settings
     keep it). A ``resumed`` run (``config`` as saved) must use the world size it started with:

@@ -83,10 +83,8 @@ def train(
     cancelled before a model exists. Cancelled later, it returns with ``stopped="cancelled"``
     after saving the best model so far and the state to resume from.
     """
-    config = config or TrainConfig()
-    world = distributed.join(config.device)  # one process without torchrun
     run = TrainingRun(
-        Path(out), config, resume=resume, cancel=cancel, on_progress=on_progress, world=world
+        Path(out), config or TrainConfig(), resume=resume, cancel=cancel, on_progress=on_progress
     )
     return run.execute(data, start=start, write_report=write_report)
 
@@ -106,7 +104,6 @@ class TrainingRun:
         resume: bool,
         cancel: CancelToken | None,
         on_progress: ProgressCallback | None,
-        world: distributed.World = distributed.SINGLE,
     ) -> None:
         if out.suffix.lower() != MODEL_SUFFIX:
             raise EngineError(f"The model file name must end in {MODEL_SUFFIX}: {out}")
@@ -115,9 +112,8 @@ class TrainingRun:
         if self.saved is not None:
             saved_config = TrainConfig.from_dict(self.saved.meta["config"])
             config = dataclasses.replace(saved_config, device=config.device)
-        self.world = world
-        self.config = distributed.for_world(config, world, resumed=self.saved is not None)
-        self.requested, self.cancel = distributed.stop_tokens(world, cancel or CancelToken())
+        self.world, self.config = distributed.join_run(config, resumed=self.saved is not None)
+        self.requested, self.cancel = distributed.stop_tokens(self.world, cancel or CancelToken())
         self.on_progress = on_progress
         self.history: list[EpochRecord] = []
         self.best: BestModel | None = None
@@ -182,7 +178,6 @@ class TrainingRun:
             spec=self.spec,
         )  # fmt: skip
         self.parts, self.model, self.optimizer = parts, parts.model, parts.optimizer
-        self.world.seed_torch(c.seed)
         self.ddp = distributed.PhaseWrapper(self.world)
         self.store = ImageStore(self.spec, budget_bytes=c.cache_mb * 2**20)
         self.store.preload(
@@ -330,10 +325,8 @@ class TrainingRun:
         share = self.world.eval_share(samples)  # all of them on one process
         batches = eval_batches(self.store, share, batch_size=EVAL_BATCH, cancel=self.cancel)
         with contextlib.closing(batches):
-            local = recipe.evaluate(
-                self.model, batches, inputs=self.parts.inputs, amp=self.parts.amp
-            )
-        return self.world.gather_evaluation(local)
+            got = recipe.evaluate(self.model, batches, inputs=self.parts.inputs, amp=self.parts.amp)
+        return self.world.gather_evaluation(got)
 
     # --- reporting ------------------------------------------------------------------------
 

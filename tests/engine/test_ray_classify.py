@@ -3,6 +3,7 @@ local path's rows, survives a dead actor, and stays out of the engine's imports.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from engine.scale.ray_classify import plan_pool
 from tests.conftest import photo
 
 ray = pytest.importorskip("ray")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +103,42 @@ def assert_same_rows(rows: list[FileResult], expected: list[FileResult]) -> None
         assert got.prediction.indices == want.prediction.indices, got.path
         assert got.prediction.labels == want.prediction.labels
         assert got.prediction.probs == pytest.approx(want.prediction.probs, abs=1e-4)
+
+
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_cli_engine_ray_writes_what_the_local_engine_writes(
+    folder: Path, tiny_model_file: Path, module_cache: dict[str, str], tmp_path: Path
+) -> None:
+    """The whole command, as a user runs it: its own local Ray, started and stopped. Runs
+    before the module's shared Ray session exists (tests run in file order)."""
+    from engine.cli import main
+
+    common = [str(folder), "--model", str(tiny_model_file), "--top-k", "3", "--batch-size", "4"]
+    local = tmp_path / "local.jsonl"
+    assert main(["classify", *common, "--out", str(local)]) == 1  # one broken file
+    on_ray = tmp_path / "ray.jsonl"
+    env = {**os.environ, **module_cache, "PYTHONPATH": str(ROOT), "RAY_ADDRESS": ""}
+    cmd = [sys.executable, "-m", "engine.cli", "classify", *common, "--engine", "ray"]
+    done = subprocess.run(
+        [*cmd, "--out", str(on_ray)], env=env, cwd=ROOT, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert not ray.is_initialized()
+    want, got = read_rows(local), read_rows(on_ray)
+    assert [r["path"] for r in got] == [r["path"] for r in want]
+    for row, expected in zip(got, want, strict=True):
+        assert row.get("error") == expected.get("error"), row["path"]
+        if "predictions" in expected:
+            labels = [p["label"] for p in row["predictions"]]
+            assert labels == [p["label"] for p in expected["predictions"]], row["path"]
+            probs = [p["prob"] for p in row["predictions"]]
+            assert probs == pytest.approx([p["prob"] for p in expected["predictions"]], abs=1e-4)
+        assert row["model"] == expected["model"]  # so --resume may mix the engines
+    assert [Path(r["path"]).name for r in got if "error" in r] == ["p05_broken.jpg"]
 
 
 def test_rows_equal_the_local_path_in_input_order(
