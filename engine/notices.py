@@ -61,7 +61,11 @@ class Notice:
 
 
 def _is_gpl(option: str) -> bool:
+    """A licence option that is the GPL; one ``WITH`` a linking exception (PyInstaller's
+    Bootloader-exception, GCC's run-time exception) is not: it allows shipping in any app."""
     text = option.upper()
+    if " WITH " in text:
+        return False
     return "GPL" in text and "LGPL" not in text and "LESSER" not in text
 
 
@@ -80,7 +84,7 @@ def licence_of(dist: md.Distribution) -> str:
         for c in (meta.get_all("Classifier") or [])
         if c.startswith("License ::")
     ]
-    return " / ".join(classifiers) or "unknown"
+    return " OR ".join(classifiers) or "unknown"  # several classifiers: a choice of licences
 
 
 def licence_texts(dist: md.Distribution, licence: str) -> tuple[tuple[str, str], ...]:
