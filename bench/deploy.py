@@ -53,7 +53,8 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = make_patches(ROOT / "bench" / "out" / "textures", per_class=args.per_class)
+    folder = ROOT / "bench" / "out" / f"textures-{args.per_class}"
+    data = make_patches(folder, per_class=args.per_class)
     out = ROOT / "bench" / "out" / "deploy"
     out.mkdir(parents=True, exist_ok=True)
     teacher, student = out / "teacher.reslens", out / "student.reslens"
