@@ -55,8 +55,14 @@ def add_model_options(parser: argparse.ArgumentParser, *, default_backend: str =
         choices=("torch", "onnx", "auto"),
         default=default_backend,
         help="torch; onnx = ONNX Runtime on a verified export cached after the first run; "
-        "auto = onnx unless its parity check fails (default: %(default)s; .onnx files always "
-        "use ONNX Runtime)",
+        "auto = the fastest backend verified on this machine, measured once per model "
+        "(see `reslens doctor`; default: %(default)s; .onnx files always use ONNX Runtime)",
+    )
+    group.add_argument(
+        "--fast",
+        action="store_true",
+        help="with --backend auto: allow a verified INT8 copy when it is faster "
+        "(probabilities change slightly)",
     )
 
 
@@ -84,6 +90,7 @@ def load_from_args(args: argparse.Namespace) -> Classifier:
                 device=args.device,
                 progress=on_download,
                 backend=getattr(args, "backend", "torch"),
+                allow_int8=getattr(args, "fast", False),
             )
     finally:
         bar.close()
