@@ -1,4 +1,4 @@
-"""``reslens`` command line: classify, explain, models, train, export.
+"""``reslens`` command line: classify, explain, models, train, export, evaluate.
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` that sets ``func``.
 Exit codes: 0 ok, 1 some files failed, 2 usage or model error, 130 interrupted.
@@ -16,7 +16,7 @@ from engine.errors import Cancelled, EngineError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.cli import classify, explain, export, models, train
+    from engine.cli import classify, evaluate, explain, export, models, train
 
     parser = argparse.ArgumentParser(
         prog="reslens",
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (classify, explain, models, export, train):
+    for module in (classify, explain, models, export, train, evaluate):
         module.add_parser(sub)
     return parser
 
