@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +36,9 @@ from engine.training.metrics import (
 )
 from engine.training.records import Calibration, Misclassified
 from engine.training.scan import DatasetScan, Sample, ScanProgress, scan_dataset
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_MISCLASSIFIED = 200
 EVAL_BATCH = 64
@@ -140,7 +145,7 @@ def _relabelled(scan: DatasetScan, info: ModelInfo) -> tuple[Sample, ...]:
 
 
 def _run(
-    state: dict,
+    state: Mapping[str, torch.Tensor],
     info: ModelInfo,
     samples: tuple[Sample, ...],
     *,

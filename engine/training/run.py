@@ -76,7 +76,8 @@ def train(
     Writes ``out`` (a ``.reslens`` model file, atomically), a report beside it
     (``out`` with suffix ``.report.html``) and, while the run is unfinished, a training state
     (``out.state``) that ``resume=True`` continues from with the settings saved in it.
-    ``start`` is the result of :func:`resolve_start` if the caller already has it.
+    ``start`` is the result of :func:`resolve_start` if the caller already has it. With
+    ``config.folds`` >= 2 it cross-validates first (:mod:`engine.training.crossval`).
 
     Raises :class:`DatasetError` for an unusable data set, :class:`WeightsNotFoundError`
     when ``config.pretrained`` is True and no weights can be had, and :class:`Cancelled` when
