@@ -1,4 +1,4 @@
-"""``reslens`` command line: classify, explain, models, train, export.
+"""``reslens`` command line: classify, explain, models, train, export, evaluate.
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` that sets ``func``.
 Exit codes: 0 ok, 1 some files failed, 2 usage or model error, 130 interrupted.
@@ -25,7 +25,18 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.cli import classify, distill, doctor, explain, export, info, models, prune, train
+    from engine.cli import (
+        classify,
+        distill,
+        doctor,
+        evaluate,
+        explain,
+        export,
+        info,
+        models,
+        prune,
+        train,
+    )
     from engine.cli.common import add_log_options
 
     parser = Parser(
@@ -38,7 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="say more")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (classify, explain, models, info, export, train, distill, prune, doctor):
+    for module in (
+        classify,
+        explain,
+        models,
+        info,
+        export,
+        train,
+        evaluate,
+        distill,
+        prune,
+        doctor,
+    ):
         module.add_parser(sub)
     for subparser in sub.choices.values():
         add_log_options(subparser)

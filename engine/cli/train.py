@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from engine.cli import validate
 from engine.cli.common import ProgressBar
 from engine.jobs import CancelToken, format_duration
 from engine.models.registry import ARCHITECTURES
@@ -32,10 +33,12 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("data_dir", type=Path, metavar="DATA_DIR")
     parser.add_argument("--out", type=Path, required=True, help="model file to write (.reslens)")
     parser.add_argument("--arch", default="resnet18", choices=list(ARCHITECTURES))
-    parser.add_argument("--epochs", type=int, default=10, help="(default: %(default)s)")
+    parser.add_argument(
+        "--epochs", type=validate.positive_int, default=10, help="(default: %(default)s)"
+    )
     parser.add_argument(
         "--image-size",
-        type=int,
+        type=validate.image_size,
         default=224,
         help="input size in pixels; 64-128 trains much faster on small images (default: 224)",
     )
@@ -55,6 +58,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--seed", type=int, default=0, help="(default: 0)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    _add_split_options(parser)
     advanced = parser.add_argument_group("advanced")
     advanced.add_argument("--batch-size", type=int, default=32)
     advanced.add_argument("--lr", type=float, help="learning rate (default: 1e-3 AdamW, 0.01 SGD)")
@@ -69,6 +73,40 @@ def add_parser(sub: Any) -> None:
         "--fp32", action="store_true", help="no bf16 autocast / AMP: train in fp32"
     )
     parser.set_defaults(func=run)
+
+
+def _add_split_options(parser: argparse.ArgumentParser) -> None:
+    medical = parser.add_argument_group("splits, model selection and evaluation")
+    medical.add_argument(
+        "--group-by",
+        default="auto",
+        metavar="RULE",
+        help="keep each group in one split: auto (DICOM PatientID, else StudyInstanceUID, else "
+        "the file), dicom:PatientID, dicom:StudyInstanceUID, regex:PATTERN (first capture group "
+        "of the relative path) or csv:FILE (rows of path,group) (default: auto)",
+    )
+    medical.add_argument(
+        "--select-by",
+        choices=("balanced-accuracy", "accuracy", "loss"),
+        default="balanced-accuracy",
+        help="validation figure that picks the epoch kept and drives early stopping; ties in "
+        "an accuracy go to the lower loss (default: balanced-accuracy)",
+    )
+    medical.add_argument(
+        "--positive",
+        metavar="CLASS",
+        help="positive class of a two-class set, for sensitivity, specificity and ROC "
+        "(default: the class named like positive/abnormal/disease/lesion/tumor/malignant/yes/1 "
+        "if exactly one is, else the smaller class)",
+    )
+    medical.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        metavar="K",
+        help="K-fold grouped cross-validation first (mean ± sd per figure), then the final "
+        "model on all training data (default: 0, a single split)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -92,6 +130,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
             seed=args.seed,
             device=args.device,
             reduced_precision=not args.fp32,
+            select_by=args.select_by,
+            group_by=args.group_by,
+            positive=args.positive,
+            folds=args.folds,
         )
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from exc
@@ -110,10 +152,15 @@ def _train(args: argparse.Namespace) -> int:
     from engine.training.recipe import resolve_start
     from engine.training.run import train
     from engine.training.scan import scan_dataset
+    from engine.training.splits import split_csv_path
 
     config = config_from_args(args)
     bar = ProgressBar(sys.stderr)
-    scan = scan_dataset(args.data_dir, on_progress=lambda p: bar.update(p.done, p.total, "checked"))
+    scan = scan_dataset(
+        args.data_dir,
+        on_progress=lambda p: bar.update(p.done, p.total, "checked"),
+        group_by=config.group_by,
+    )
     bar.close()
     health = assess(scan)
     print(health.describe(), file=sys.stderr)
@@ -131,6 +178,7 @@ def _train(args: argparse.Namespace) -> int:
         )  # fmt: skip
     print(result.summary())
     print(f"model saved to {result.model_path}", file=sys.stderr)
+    print(f"split: {split_csv_path(result.model_path)}", file=sys.stderr)
     if result.report_path is not None:
         print(f"report: {result.report_path}", file=sys.stderr)
     if result.stopped == "cancelled":

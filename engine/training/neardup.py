@@ -15,9 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-MAX_DISTANCE = 3
+MAX_DISTANCE = 4
 """Near-duplicates differ in at most this many of the 64 bits of each direction: resizing and
-re-encoding typically change 0-3; unrelated images differ in about 32 (and photo patches of
+re-encoding typically change 0-4; unrelated images differ in about 32 (and photo patches of
 one texture in 6 or more)."""
 _BANDS = MAX_DISTANCE + 1  # pigeonhole: two hashes within MAX_DISTANCE agree on a whole band
 _HALF = (1 << 64) - 1

@@ -40,7 +40,7 @@ from engine.training.records import (
     TrainResult,
 )
 from engine.training.report import write_report as write_html
-from engine.training.scan import DatasetScan
+from engine.training.scan import DatasetScan, Sample
 from engine.training.splits import DataSplit, split_csv_path, write_split_csv
 
 if TYPE_CHECKING:
@@ -64,6 +64,17 @@ class BestModel:
 
 
 @dataclass(frozen=True)
+class HeldOut:
+    """Validation outputs from elsewhere, for a model trained without a validation split
+    (cross-validation's final model): the folds' out-of-fold outputs, the samples they index,
+    and the folds' figures."""
+
+    val: Evaluation
+    samples: tuple[Sample, ...]
+    cross_validation: CrossValidation
+
+
+@dataclass(frozen=True)
 class RunFacts:
     """How a run went, as its model file and report record it."""
 
@@ -74,7 +85,7 @@ class RunFacts:
     notes: tuple[str, ...]
     seconds: float
     positive: int | None = None  # index of the positive class of a two-class set
-    cross_validation: CrossValidation | None = None
+    held_out: HeldOut | None = None  # stands in for the validation split when there is none
 
 
 @dataclass(frozen=True)
@@ -98,11 +109,14 @@ def summarize(
     *,
     positive: int | None = None,
     test: Evaluation | None = None,
+    held_out: HeldOut | None = None,
 ) -> Summary:
-    """Calibrate ``best`` on its validation outputs (judged on ``test`` if given, else
-    cross-fitted); its validation metrics at that temperature, whose ECE is cross-fitted too,
-    so no figure comes from the images the temperature was fitted on; and its mistakes."""
-    val, names = best.val, scan.class_names
+    """Calibrate ``best`` on its validation outputs (or ``held_out``'s; judged on ``test`` if
+    given, else cross-fitted); its validation metrics at that temperature, whose ECE is
+    cross-fitted too, so no figure comes from the images the temperature was fitted on; and
+    its mistakes."""
+    val, names = (held_out.val if held_out else best.val), scan.class_names
+    val_samples = held_out.samples if held_out else split.val
     calibration = calibrate(val, test, seed=split.seed)
     temperature = calibration.temperature
     metrics = classification_metrics(
@@ -117,7 +131,7 @@ def summarize(
     wrong = [i for i in order if predicted[i] != val.labels[i]]
     mistakes = tuple(
         Misclassified(
-            split.val[int(val.indices[i])].path,
+            val_samples[int(val.indices[i])].path,
             names[int(val.labels[i])],
             names[int(predicted[i])],
             float(probs[i].max()),
@@ -154,7 +168,9 @@ def model_extra(
             "select_by": config.select_by,
             "group_by": split.group_by,
             "positive": _name(scan, facts.positive),
-            "cross_validation": cv.to_dict() if (cv := facts.cross_validation) else None,
+            "cross_validation": facts.held_out.cross_validation.to_dict()
+            if facts.held_out
+            else None,
         },
         "dataset": {
             "root": str(root),
@@ -195,7 +211,9 @@ def save_trained_model(
 ) -> Summary:
     """Write the best weights and their records to ``out`` and the split beside it as
     ``<model>.split.csv`` (each atomically); ``test`` as for :func:`summarize`."""
-    summary = summarize(best, scan, split, positive=facts.positive, test=test)
+    summary = summarize(
+        best, scan, split, positive=facts.positive, test=test, held_out=facts.held_out
+    )
     extra = model_extra(
         best, summary, scan=scan, split=split, config=config, facts=facts, stopped=stopped,
         test_metrics=test_metrics,
@@ -234,7 +252,8 @@ def build_result(
     nothing."""
     test_metrics = None
     if test is not None:
-        temperature = calibrate(best.val, test, seed=split.seed).temperature
+        val = facts.held_out.val if facts.held_out else best.val
+        temperature = calibrate(val, test, seed=split.seed).temperature
         test_metrics = classification_metrics(
             test.logits, test.labels, scan.class_names, temperature=temperature,
             positive=facts.positive,
@@ -263,7 +282,7 @@ def build_result(
         split=split,
         seconds=facts.seconds,
         select_by=config.select_by,
-        cross_validation=facts.cross_validation,
+        cross_validation=facts.held_out.cross_validation if facts.held_out else None,
     )
     if report is not None:
         write_html(report, result, health=assess(scan), arch=config.arch)

@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from engine.models.registry import build_model, get_architecture, replace_head
 from engine.models.weights import DownloadProgress, load_pretrained_into, resolve_weights
 from engine.runtime.precision import Precision, precision_for_this_machine
 from engine.training.data import Batch
+from engine.training.metrics import nll
 from engine.training.records import EpochRecord, SelectBy, TrainConfig, TrainProgress
 
 if TYPE_CHECKING:
@@ -361,3 +362,44 @@ def improves(key: tuple[float, float], best: tuple[float, float] | None) -> bool
     if abs(key[0] - best[0]) > 1e-6:
         return key[0] > best[0]
     return key[1] > best[1] + 1e-6
+
+
+def head_lr(
+    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR
+) -> float:
+    """The learning rate of the last step taken, as the base rate times the schedule (the
+    first group's rate divided by its multiplier)."""
+    first = optimizer.param_groups[0]
+    return (
+        first["initial_lr"] * scheduler.lr_lambdas[0](scheduler.last_epoch - 1) / first["lr_mult"]
+    )
+
+
+def epoch_record(
+    epoch: int,
+    phase: Literal["head", "full"],
+    *,
+    train: tuple[float, int, int],
+    val: Evaluation,
+    lr: float,
+    seconds: float,
+    images_per_s: float,
+) -> EpochRecord:
+    """A finished epoch's figures: ``train`` is (summed loss, correct, images seen) of its
+    steps; validation figures from ``val`` (NaN without validation images). ``improved`` is
+    left False for the caller to judge."""
+    loss_sum, correct, seen = train
+    labels = val.labels
+    if len(labels):
+        predicted = val.logits.argmax(axis=1)
+        recalls = [np.mean(predicted[labels == k] == k) for k in np.unique(labels)]
+        val_loss, accuracy = nll(val.logits, labels), float(np.mean(predicted == labels))
+        balanced = float(np.mean(recalls))
+    else:
+        val_loss = accuracy = balanced = math.nan
+    return EpochRecord(
+        epoch=epoch, phase=phase, train_loss=loss_sum / max(seen, 1),
+        train_accuracy=correct / max(seen, 1), val_loss=val_loss, val_accuracy=accuracy,
+        val_balanced_accuracy=balanced, lr=lr, seconds=seconds, images_per_s=images_per_s,
+        improved=False,
+    )  # fmt: skip

@@ -21,6 +21,7 @@ from engine.training.charts import TRAIN_COLOR, VAL_COLOR, chart_font, reliabili
 from engine.training.records import selected
 
 if TYPE_CHECKING:
+    from engine.training.evaluation import EvaluationResult
     from engine.training.health import HealthReport
     from engine.training.metrics import ClassificationMetrics
     from engine.training.records import Calibration, EpochRecord, TrainResult
@@ -29,6 +30,12 @@ _INK, _GRID, _WHITE = (40, 40, 40), (225, 225, 225), (255, 255, 255)
 _MAX_ROWS = 50  # misclassified images listed in the report
 
 Series = tuple[str, Sequence[float], tuple[int, int, int]]
+_STYLE = (
+    "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;"
+    "text-align:right}th:first-child,td:first-child{text-align:left}"
+    "pre{background:#f6f6f6;padding:8px;white-space:pre-wrap}</style>"
+)
 
 
 def line_chart(
@@ -165,10 +172,7 @@ def report_html(result: TrainResult, *, health: HealthReport, arch: str) -> str:
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>Training report: {e(result.model_path.name)}</title>",
-        "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;"
-        "text-align:right}th:first-child,td:first-child{text-align:left}"
-        "pre{background:#f6f6f6;padding:8px;white-space:pre-wrap}</style></head><body>",
+        _STYLE + "</head><body>",
         f"<h1>Training report: {e(result.model_path.name)}</h1>",
         f"<p>{e(arch)}, {len(result.class_names)} classes; {e(_stopped(result))}. "
         f"{e(result.split.describe())}. {result.seconds / 60:.1f} minutes.</p>",
@@ -292,3 +296,35 @@ def _mistakes(result: TrainResult) -> str:
     tail = f"<p>and {more} more.</p>" if more > 0 else ""
     head = "<tr><th>file</th><th>true class</th><th>predicted</th><th>probability</th></tr>"
     return f"<h2>Misclassified validation images</h2><table>{head}{rows}</table>{tail}"
+
+
+def write_evaluation_report(path: str | Path, result: EvaluationResult) -> None:
+    """Write the HTML report of :func:`engine.training.evaluation.evaluate_model` atomically."""
+    atomic_write_text(path, evaluation_html(result))
+
+
+def evaluation_html(result: EvaluationResult) -> str:
+    e, m = html.escape, result.metrics
+    title = f"Evaluation: {e(result.model_path.name)} on {e(result.data_root.name)}"
+    counts = ", ".join(f"{e(n)}: {c}" for n, c in result.counts)
+    rows = "".join(
+        f"<tr><td>{e(str(x.path))}</td><td>{e(x.true_label)}</td><td>{e(x.predicted_label)}</td>"
+        f"<td>{x.prob:.1%}</td></tr>"
+        for x in result.misclassified[:_MAX_ROWS]
+    )
+    head = "<tr><th>file</th><th>true class</th><th>predicted</th><th>probability</th></tr>"
+    return "\n".join(
+        [
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>",
+            f"{_STYLE}</head><body><h1>{title}</h1>",
+            f"<p>{m.count} images in {e(str(result.data_root))} ({counts}).</p>",
+            _metrics_table(m),
+            f"<p>Accuracy {m.accuracy:.1%}, balanced accuracy {m.balanced_accuracy:.1%}"
+            f"{_binary(m)}.</p>",
+            _calibration(result.calibration),
+            _img(confusion_image(m.confusion, result.class_names), "confusion matrix"),
+            roc_html(m),
+            f"<h2>Misclassified images</h2><table>{head}{rows}</table>" if rows else "",
+            "</body></html>",
+        ]
+    )

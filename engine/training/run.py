@@ -29,6 +29,7 @@ from engine.jobs import CancelToken, ProgressMeter
 from engine.models.model_file import MODEL_SUFFIX, load_model_file
 from engine.training import distributed, recipe
 from engine.training.checkpoint import restore_checkpoint, save_checkpoint
+from engine.training.crossval import train_cross_validated
 from engine.training.data import (
     ImageStore,
     epoch_order,
@@ -36,8 +37,7 @@ from engine.training.data import (
     steps_per_epoch,
     train_batches,
 )
-from engine.training.metrics import nll
-from engine.training.outputs import BestModel, RunFacts, build_result, save_trained_model
+from engine.training.outputs import BestModel, HeldOut, RunFacts, build_result, save_trained_model
 from engine.training.prepare import build_parts, positive_index, prepare_data
 from engine.training.recipe import Evaluation, ProgressCallback, Schedule, StartingPoint
 from engine.training.records import (
@@ -49,7 +49,7 @@ from engine.training.records import (
     TrainResult,
 )
 from engine.training.scan import DatasetScan, Sample
-from engine.training.splits import fingerprint
+from engine.training.splits import DataSplit, fingerprint
 from engine.training.state import Position, TrainingState, load_state, state_path
 
 log = logging.getLogger(__name__)
@@ -76,16 +76,29 @@ def train(
     Writes ``out`` (a ``.reslens`` model file, atomically), a report beside it
     (``out`` with suffix ``.report.html``) and, while the run is unfinished, a training state
     (``out.state``) that ``resume=True`` continues from with the settings saved in it.
-    ``start`` is the result of :func:`resolve_start` if the caller already has it.
+    ``start`` is the result of :func:`resolve_start` if the caller already has it. With
+    ``config.folds`` >= 2 it cross-validates first (:mod:`engine.training.crossval`).
 
     Raises :class:`DatasetError` for an unusable data set, :class:`WeightsNotFoundError`
     when ``config.pretrained`` is True and no weights can be had, and :class:`Cancelled` when
     cancelled before a model exists. Cancelled later, it returns with ``stopped="cancelled"``
     after saving the best model so far and the state to resume from.
     """
-    run = TrainingRun(
-        Path(out), config or TrainConfig(), resume=resume, cancel=cancel, on_progress=on_progress
-    )
+    config = config or TrainConfig()
+    if config.folds:
+        if resume:
+            raise EngineError("A cross-validated training cannot be resumed; start it again.")
+
+        def run_split(
+            scan: DatasetScan, split: DataSplit, path: Path, c: TrainConfig, held: HeldOut | None
+        ) -> tuple[TrainResult, BestModel]:
+            run = TrainingRun(path, c, resume=False, cancel=cancel, on_progress=on_progress)
+            report = write_report and held is not None  # the fold models leave no report
+            result = run.execute(scan, start=start, write_report=report, split=split, held=held)
+            return result, run.require_best()
+
+        return train_cross_validated(data, Path(out), config, run_split=run_split, cancel=cancel)
+    run = TrainingRun(Path(out), config, resume=resume, cancel=cancel, on_progress=on_progress)
     return run.execute(data, start=start, write_report=write_report)
 
 
@@ -125,9 +138,18 @@ class TrainingRun:
         self._eval_s = 0.0
 
     def execute(
-        self, data: str | Path | DatasetScan, *, start: StartingPoint | None, write_report: bool
+        self,
+        data: str | Path | DatasetScan,
+        *,
+        start: StartingPoint | None,
+        write_report: bool,
+        split: DataSplit | None = None,
+        held: HeldOut | None = None,
     ) -> TrainResult:
-        self._prepare_data(data)
+        """Train on ``data`` split as the config says (or as ``split``); ``held``: validation
+        outputs from elsewhere when ``split`` has no validation images."""
+        self.held = held
+        self._prepare_data(data, split)
         self._prepare_model(start)
         try:
             stopped = self._loop()
@@ -143,13 +165,14 @@ class TrainingRun:
 
     # --- set-up ---------------------------------------------------------------------------
 
-    def _prepare_data(self, data: str | Path | DatasetScan) -> None:
+    def _prepare_data(self, data: str | Path | DatasetScan, split: DataSplit | None) -> None:
         def report(done: int, total: int) -> None:
             self._emit("preparing", step=done, steps=total, message="checking images")
 
         self.scan, self.split = prepare_data(
             data, self.config, cancel=self.cancel, on_progress=report
         )
+        self.split = split or self.split
         self.manifest = self.split.manifest(self.scan.root, self.scan.class_names)
         if self.saved is not None and fingerprint(self.manifest) != self.saved.meta["split"]:
             raise DatasetError(
@@ -251,14 +274,9 @@ class TrainingRun:
             eta = self._eta(progress.eta_s, epoch)
             loss = p.loss_sum / p.seen
             self._emit(
-                "training",
-                epoch,
-                p.epoch_step,
-                self.steps,
-                loss=loss,
-                images_per_s=progress.rate,
-                eta_s=eta,
-            )
+                "training", epoch, p.epoch_step, self.steps, loss=loss,
+                images_per_s=progress.rate, eta_s=eta,
+            )  # fmt: skip
 
         with contextlib.closing(batches):
             recipe.train_one_epoch(
@@ -276,15 +294,20 @@ class TrainingRun:
         eval_started = time.perf_counter()
         val = self._evaluate(self.split.val)
         self._eval_s = time.perf_counter() - eval_started
-        val_loss = nll(val.logits, val.labels)
-        record = self._record(epoch, phase, val, val_loss, time.perf_counter() - started, rate)
+        p = self.pos
+        record = recipe.epoch_record(
+            epoch, phase, train=(p.loss_sum, p.correct, p.seen), val=val,
+            lr=recipe.head_lr(self.optimizer, self.scheduler),
+            seconds=time.perf_counter() - started, images_per_s=rate,
+        )  # fmt: skip
         key = recipe.selection_key(record, self.config.select_by)
-        improved = recipe.improves(key, self.best.key if self.best else None)
+        # Without a validation split (the final model of cross-validation) the last epoch wins.
+        improved = not self.split.val or recipe.improves(key, self.best.key if self.best else None)
         self.history.append(dataclasses.replace(record, improved=improved))
         if improved:
             state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
-            self.best, self.best_saved = BestModel(epoch, val_loss, state, val, key), False
-        p = self.pos
+            best = BestModel(epoch, record.val_loss, state, val, key)
+            self.best, self.best_saved = best, False
         p.bad_epochs = 0 if improved else p.bad_epochs + 1
         p.epoch, p.epoch_step, p.loss_sum, p.correct, p.seen = epoch, 0, 0.0, 0, 0
         if self.world.is_main and time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
@@ -292,34 +315,6 @@ class TrainingRun:
             self._save_model()
         eta = self._eta(self.meter.snapshot().eta_s, epoch + 1)
         self._emit("epoch", epoch, self.steps, self.steps, images_per_s=rate, eta_s=eta)
-
-    def _record(
-        self,
-        epoch: int,
-        phase: Literal["head", "full"],
-        val: Evaluation,
-        val_loss: float,
-        seconds: float,
-        rate: float,
-    ) -> EpochRecord:
-        """The finished epoch's figures (``improved`` still to be judged)."""
-        p, predicted, labels = self.pos, val.logits.argmax(axis=1), val.labels
-        recalls = [np.mean(predicted[labels == k] == k) for k in np.unique(labels)]
-        schedule: Schedule = self.scheduler.lr_lambdas[0]  # type: ignore[assignment]
-        first = self.optimizer.param_groups[0]  # reported as that group's rate / its multiplier
-        return EpochRecord(
-            epoch=epoch,
-            phase=phase,
-            train_loss=p.loss_sum / max(p.seen, 1),
-            train_accuracy=p.correct / max(p.seen, 1),
-            val_loss=val_loss,
-            val_accuracy=float(np.mean(predicted == labels)),
-            val_balanced_accuracy=float(np.mean(recalls)),
-            lr=first["initial_lr"] * schedule(p.step - 1) / first["lr_mult"],  # in the last step
-            seconds=seconds,
-            images_per_s=rate,
-            improved=False,
-        )
 
     def _evaluate(self, samples: tuple[Sample, ...]) -> Evaluation:
         share = self.world.eval_share(samples)  # all of them on one process
@@ -366,7 +361,7 @@ class TrainingRun:
             self.best_saved = True
 
     def _finish(self, stopped: Stopped, write_report: bool) -> TrainResult:
-        best = self._require_best()
+        best = self.require_best()
         test = None
         if self.split.test and stopped != "cancelled":
             self.model.load_state_dict(best.state)
@@ -386,10 +381,10 @@ class TrainingRun:
     def _facts(self) -> RunFacts:
         return RunFacts(
             self.start, self.spec, self.parts.device, tuple(self.history), tuple(self.notes),
-            self.elapsed_s, self.positive,
+            self.elapsed_s, self.positive, self.held,
         )  # fmt: skip
 
-    def _require_best(self) -> BestModel:
+    def require_best(self) -> BestModel:
         if self.best is None:
             raise RuntimeError("no epoch has finished yet")
         return self.best

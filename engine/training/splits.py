@@ -11,7 +11,9 @@ used as it is; a missing ``val/`` folder is carved out of ``train/`` the same wa
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -93,9 +95,6 @@ def split_csv_path(model_path: Path) -> Path:
 
 def write_split_csv(path: Path, split: DataSplit, root: Path) -> None:
     """``path,split,group`` for every file (paths relative to ``root``), written atomically."""
-    import csv
-    import io
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["path", "split", "group"])

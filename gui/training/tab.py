@@ -269,7 +269,7 @@ class TrainingTab(QWidget):
         self._explainer = MistakeExplainer(result.model_path)
         how = {
             "completed": "Training finished.",
-            "early_stopped": "Training stopped early: the validation loss stopped improving.",
+            "early_stopped": "Training stopped early: validation balanced accuracy stopped improving.",
             "cancelled": f"Cancelled. The best model so far (epoch {result.best_epoch}) is saved; "
             "tick “Continue the interrupted training” to resume.",
         }[result.stopped]
