@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "packaging")]
 
 from archive import cuda_size, folder_size, largest, largest_files, write_archive  # noqa: E402
-from lock import constraints_path, differences  # noqa: E402
+from lock import constraints_path, differences, unpinned  # noqa: E402
 
 from engine.models.registry import ARCHITECTURES, DEFAULT_ARCH  # noqa: E402
 from engine.models.weights import hub_cache_dir, weights_filename  # noqa: E402
@@ -124,6 +124,13 @@ def check_environment(args: argparse.Namespace) -> None:
     if not path.is_file():
         log.warning("no constraints file %s: run packaging/lock.py to pin this build", path)
         return
+    extra = unpinned(path)
+    if extra:
+        log.warning(
+            "%d installed distributions are not in %s (%s ...): build from a venv made from it, "
+            "or check the notices for what leaked in",
+            len(extra), path.name, ", ".join(extra[:6]),
+        )  # fmt: skip
     problems = differences(path)
     for problem in problems:
         log.error("%s", problem)

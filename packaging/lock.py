@@ -94,6 +94,14 @@ def differences(path: Path) -> list[str]:
     return found
 
 
+def unpinned(path: Path) -> list[str]:
+    """Installed distributions the constraints file does not name: optional imports can pull
+    them into a bundle (the first build carried pyarrow from a development venv)."""
+    pins = set(read_constraints(path)) | {"reslens", "pip"}
+    installed = {canonical(d.metadata["Name"] or "") for d in md.distributions()}
+    return sorted(installed - pins)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="compare instead of writing")

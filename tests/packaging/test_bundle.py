@@ -108,21 +108,30 @@ def test_bundle_holds_what_the_app_needs_and_not_what_it_does_not(bundle: Path) 
     top_level = {p.name for p in internal.iterdir()}
     assert not top_level & {"matplotlib", "skimage", "scipy", "pytest", "tests", "bench", "rle"}
     assert not list(internal.glob("PySide6/Qt/translations/*"))  # no QTranslator in the app
+    assert not list(internal.rglob("libreadline*"))  # GPL-3, only for interactive prompts
+    assert not top_level & {"pyarrow", "pytest", "requests", "rich", "zstandard"}  # dev venv
     assert not [p for p in internal.rglob("tests") if p.is_dir()]  # libraries' test data
     assert (bundle / "LICENSE").read_text().startswith("BSD 3-Clause License")
 
 
 def bundled_distributions(bundle: Path) -> set[str]:
-    """Distributions with files in the bundle, found from the bundle itself: the top-level
-    names of its folders and of the modules inside the executable's archive, mapped to their
-    distributions by this environment's metadata (independently of how the spec did it)."""
+    """Distributions with a file in the bundle, found from the bundle itself (independently of
+    how the spec did it): each installed distribution's RECORD paths looked up among the
+    bundle's files and the modules inside the executable's archive. (Top-level names are not
+    enough: ``nvidia/`` and ``cuda/`` are namespaces shared by many wheels, not all bundled.)"""
     from PyInstaller.archive.readers import pkg_archive_contents
 
     internal = bundle / "_internal"
-    names = {p.name.split(".")[0] for p in internal.iterdir()}
-    names |= {module.split(".")[0] for module in pkg_archive_contents(str(bundle / EXE))}
-    owners = md.packages_distributions()
-    found = {canonical(d) for name in names for d in owners.get(name, [])}
+    modules = set(pkg_archive_contents(str(bundle / EXE)))
+    found = set()
+    for dist in md.distributions():
+        for line in (dist.read_text("RECORD") or "").splitlines():
+            path = line.rsplit(",", 2)[0].strip('"')
+            module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+            in_archive = path.endswith(".py") and module in modules
+            if in_archive or (".dist-info/" not in path and (internal / path).is_file()):
+                found.add(canonical(dist.metadata["Name"]))
+                break
     return found - {"reslens"}
 
 
