@@ -40,6 +40,9 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=80)
     parser.add_argument("--ratio", type=float, default=0.5)
     parser.add_argument("--prune-epochs", type=int, default=3)
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the student trained without a teacher"
+    )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
     import torch
@@ -80,18 +83,19 @@ def main() -> None:
     kd = DistillConfig(student=args.student, pretrained=False, device="cpu")
     step("student", lambda: distill(teacher, data, student, kd))
     plain = DistillConfig(student=args.student, alpha=0.0, pretrained=False, device="cpu")
-    step("no teacher", lambda: distill(teacher, data, alone, plain))
+    if not args.no_baseline:
+        step("no teacher", lambda: distill(teacher, data, alone, plain))
     cut = PruneConfig(ratio=args.ratio, epochs=args.prune_epochs, device="cpu")
     step("pruned", lambda: prune(student, data, pruned, cut))
     step("int8", lambda: export_model(pruned, int8, quantize="int8", calibration=data / "train"))
-    variants = {
-        f"{args.student} no teacher": alone,
+    variants = {} if args.no_baseline else {f"{args.student} no teacher": alone}
+    variants |= {
         f"{args.student} distilled": student,
         f"pruned {args.ratio:.0%}": pruned,
         "pruned + INT8": int8,
     }
     rows = deployment_table(teacher, variants, data)
-    for path in (student, pruned, alone):
+    for path in (student, pruned):
         record_table(path, rows)
     print()
     print(

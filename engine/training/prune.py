@@ -125,7 +125,7 @@ def prune(
     prune_network(network, info.arch, ratio=config.ratio, input_size=info.preprocess.crop)
     already = float(info.structure["ratio"]) if info.structure else 0.0
     total = 1 - (1 - already) * (1 - config.ratio)  # of the stock widths, after earlier pruning
-    card = {
+    card: dict[str, Any] = {
         "source": f"{source.name} with {config.ratio:.0%} of its channels pruned",
         "structure": structure_of(network, source.name, total),
         "teacher": info.teacher,
