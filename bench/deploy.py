@@ -40,6 +40,12 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=80)
     parser.add_argument("--ratio", type=float, default=0.5)
     parser.add_argument("--prune-epochs", type=int, default=3)
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep a teacher and student made by an earlier run"
+    )
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the student trained without a teacher"
+    )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
     import torch
@@ -61,7 +67,10 @@ def main() -> None:
     alone, pruned, int8 = out / "no-teacher.reslens", out / "pruned.reslens", out / "int8.onnx"
     seconds: dict[str, float] = {}
 
-    def step(name: str, run: object) -> None:
+    def step(name: str, run: object, made: Path | None = None) -> None:
+        if args.reuse and made is not None and made.is_file():
+            print(f"{name}: reusing {made}")
+            return
         start = time.perf_counter()
         result = run()  # type: ignore[operator]
         seconds[name] = time.perf_counter() - start
@@ -76,29 +85,31 @@ def main() -> None:
         arch=args.teacher, epochs=args.epochs, image_size=args.image_size, pretrained=False,
         patience=0, device="cpu",
     )  # fmt: skip
-    step("teacher", lambda: train(data, teacher, config))
+    step("teacher", lambda: train(data, teacher, config), teacher)
     kd = DistillConfig(student=args.student, pretrained=False, device="cpu")
-    step("student", lambda: distill(teacher, data, student, kd))
+    step("student", lambda: distill(teacher, data, student, kd), student)
     plain = DistillConfig(student=args.student, alpha=0.0, pretrained=False, device="cpu")
-    step("no teacher", lambda: distill(teacher, data, alone, plain))
+    if not args.no_baseline:
+        step("no teacher", lambda: distill(teacher, data, alone, plain), alone)
     cut = PruneConfig(ratio=args.ratio, epochs=args.prune_epochs, device="cpu")
     step("pruned", lambda: prune(student, data, pruned, cut))
     step("int8", lambda: export_model(pruned, int8, quantize="int8", calibration=data / "train"))
-    variants = {
-        f"{args.student} no teacher": alone,
+    variants = {} if args.no_baseline else {f"{args.student} no teacher": alone}
+    variants |= {
         f"{args.student} distilled": student,
         f"pruned {args.ratio:.0%}": pruned,
         "pruned + INT8": int8,
     }
     rows = deployment_table(teacher, variants, data)
-    for path in (student, pruned, alone):
+    for path in (student, pruned):
         record_table(path, rows)
     print()
     print(
         f"{args.teacher} teacher vs variants; {args.image_size} px, {args.epochs} epochs, "
         f"{torch.get_num_threads()} torch threads; ONNX Runtime CPU"
     )
-    print(table_text(rows).replace("original", f"{args.teacher} teacher"))
+    rows[0]["variant"] = f"{args.teacher} teacher"
+    print(table_text(rows))
     print("\nwall time per step: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))
 
 

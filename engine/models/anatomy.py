@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.models.registry import get_architecture
 
@@ -153,10 +153,10 @@ def _order_keeper(
     return keep
 
 
-def _stage_modules(model: nn.Module, arch: str) -> list[tuple[str, list[nn.Module]]]:
+def _stage_modules(model: Any, arch: str) -> list[tuple[str, list[Any]]]:
     if arch.startswith("resnet"):
         return [(f"layer{i}", list(getattr(model, f"layer{i}"))) for i in range(1, 5)]
-    features = model.features  # DenseNet
+    features = model.features  # DenseNet (module attributes are typed loosely: Any)
     return [
         (name, list(block.children()))
         for name, block in features.named_children()
@@ -164,14 +164,14 @@ def _stage_modules(model: nn.Module, arch: str) -> list[tuple[str, list[nn.Modul
     ]
 
 
-def _stage(name: str, blocks: list[nn.Module], shapes: dict[str, tuple[int, ...]]) -> Stage:
+def _stage(name: str, blocks: list[Any], shapes: dict[str, tuple[int, ...]]) -> Stage:
     block = type(blocks[0]).__name__.replace("_", "")
     width = int(blocks[0].conv2.out_channels)
     shape = shapes[f"features.{name}" if block == "DenseLayer" else name]
     return Stage(name, block, len(blocks), width, shape[1], shape[2])
 
 
-def _stem(model: nn.Module, arch: str) -> str:
+def _stem(model: Any, arch: str) -> str:
     conv = model.conv1 if arch.startswith("resnet") else model.features.conv0
     pool = model.maxpool if arch.startswith("resnet") else model.features.pool0
     k, s = conv.kernel_size[0], conv.stride[0]
@@ -181,6 +181,6 @@ def _stem(model: nn.Module, arch: str) -> str:
     )
 
 
-def _head(model: nn.Module, arch: str) -> str:
+def _head(model: Any, arch: str) -> str:
     fc = getattr(model, get_architecture(arch).classifier)
     return f"global average pool, then a linear layer {fc.in_features} -> {fc.out_features} classes"

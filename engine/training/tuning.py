@@ -180,7 +180,7 @@ class _Epochs:
             self.best = BestModel(epoch, val_loss, state_on_cpu(parts.model), val)
         self.bad_epochs = 0 if improved else self.bad_epochs + 1
         record = _record(epoch, (loss_sum, correct, seen), val, val_loss, seconds, improved)
-        record = dataclasses.replace(record, lr=self.scheduler.get_last_lr()[0])
+        record = dataclasses.replace(record, lr=float(self.scheduler.get_last_lr()[0]))
         self.history.append(record)
         return record
 

@@ -68,8 +68,8 @@ class ModelInfoDialog(QDialog):
         self.stages.verticalHeader().setVisible(False)
         for row, s in enumerate(facts.anatomy.stages):
             cells = (s.name, s.block, s.blocks, s.width, s.out_channels, f"{s.out_size}²")
-            for column, value in enumerate(cells):
-                self.stages.setItem(row, column, QTableWidgetItem(str(value)))
+            for column, cell in enumerate(cells):
+                self.stages.setItem(row, column, QTableWidgetItem(str(cell)))
         self.stages.resizeColumnsToContents()
         layout.addWidget(self.stages)
         self.details = QPlainTextEdit("\n".join(self._details(facts)))
