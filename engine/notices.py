@@ -61,26 +61,35 @@ class Notice:
 
 
 def _is_gpl(option: str) -> bool:
+    """A licence option that is the GPL; one ``WITH`` a linking exception (PyInstaller's
+    Bootloader-exception, GCC's run-time exception) is not: it allows shipping in any app."""
     text = option.upper()
+    if " WITH " in text:
+        return False
     return "GPL" in text and "LGPL" not in text and "LESSER" not in text
+
+
+def _field(dist: md.Distribution, name: str) -> str:
+    """A metadata field's value, stripped; "" when absent."""
+    values = dist.metadata.get_all(name) or []
+    return str(values[0]).strip() if values else ""
 
 
 def licence_of(dist: md.Distribution) -> str:
     """The declared licence: ``License-Expression`` (PEP 639), else a short ``License``
     field, else the trove classifiers, else ``"unknown"``."""
-    meta = dist.metadata
-    expression = meta.get("License-Expression")
+    expression = _field(dist, "License-Expression")
     if expression:
-        return str(expression).strip()
-    field = str(meta.get("License") or "").strip()
+        return expression
+    field = _field(dist, "License")
     if field and "\n" not in field and len(field) <= 120:
         return field
     classifiers = [
         c.split("::")[-1].strip()
-        for c in (meta.get_all("Classifier") or [])
+        for c in (dist.metadata.get_all("Classifier") or [])
         if c.startswith("License ::")
     ]
-    return " / ".join(classifiers) or "unknown"
+    return " OR ".join(classifiers) or "unknown"  # several classifiers: a choice of licences
 
 
 def licence_texts(dist: md.Distribution, licence: str) -> tuple[tuple[str, str], ...]:
@@ -115,7 +124,7 @@ def _ends_with_newline(text: str) -> str:
 
 
 def _fallback_texts(dist: md.Distribution, licence: str) -> tuple[tuple[str, str], ...]:
-    field = str(dist.metadata.get("License") or "").strip()
+    field = _field(dist, "License")
     if "\n" in field:  # some projects put the whole licence text in the field
         return (("License metadata field", _ends_with_newline(field)),)
     texts = []

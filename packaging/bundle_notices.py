@@ -12,11 +12,15 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from engine.notices import Notice, canonical, collect_notices, render_notices
 
 APP = "reslens"
+# What PyInstaller embeds in every app (the bootloader, PyInstaller/loader: GPL with its
+# Bootloader exception; run-time hooks and fake-modules: Apache-2.0), per its COPYING.txt.
+PYINSTALLER_EMBEDDED = "(GPL-2.0-or-later WITH Bootloader-exception) AND Apache-2.0"
 
 
 def file_owners() -> dict[str, str]:
@@ -86,7 +90,12 @@ def bundle_notices(toc_sources: list[str], binary_sources: list[str]) -> tuple[s
     """The notices file's text for a bundle made of ``toc_sources`` (every collected file),
     and its notices (for the GPL check)."""
     dists, orphans = split_by_owner(toc_sources)
-    notices = [python_notice(), *collect_notices(sorted(dists))]
+    dists.add("pyinstaller")  # its bootloader is the executable itself
+    notices = [python_notice()]
+    for notice in collect_notices(sorted(dists)):
+        if notice.name == "pyinstaller":
+            notice = replace(notice, licence=PYINSTALLER_EMBEDDED)
+        notices.append(notice)
     notices += system_notices([s for s in binary_sources if s in set(orphans)])
     title = "ResLens third-party notices (everything this bundle was made from, but ResLens)"
     return render_notices(notices, title), notices

@@ -27,6 +27,7 @@ from engine.jobs import CancelToken
 
 CLUSTER_HINT = "install reslens[cluster] (pip install 'ray[data]')"
 SAME_FILE = "same file as"
+TOP_K = 5
 
 
 def add_parser(sub: Any) -> None:
@@ -38,7 +39,7 @@ def add_parser(sub: Any) -> None:
     # torch on CPU and starts without importing torch once its verified export is cached.
     add_model_options(parser, default_backend="auto")
     parser.add_argument(
-        "--top-k", type=validate.positive_int, default=5, help="classes per image (default: 5)"
+        "--top-k", type=validate.positive_int, help=f"classes per image (default: {TOP_K})"
     )
     parser.add_argument(
         "--batch-size", type=validate.positive_int, default=16, help="images per batch"
@@ -173,12 +174,14 @@ def _key(path: Path) -> str:
 def capped_top_k(args: argparse.Namespace) -> int:
     from engine.inference.identity import class_count
 
+    asked = TOP_K if args.top_k is None else int(args.top_k)
     count = class_count(args.model)
-    if count is not None and args.top_k > count:
-        print(f"note: --top-k {args.top_k} is more than the model's {count} classes; "
-              f"showing {count}", file=sys.stderr)  # fmt: skip
+    if count is not None and asked > count:
+        if args.top_k is not None:  # the default needs no note: a 3-class model shows 3
+            print(f"note: --top-k {asked} is more than the model's {count} classes; "
+                  f"showing {count}", file=sys.stderr)  # fmt: skip
         return count
-    return int(args.top_k)
+    return asked
 
 
 def make_source(args: argparse.Namespace, top_k: int) -> ResultSource:

@@ -107,7 +107,7 @@ class _ExportNotice(logging.Handler):
         if message.startswith("exporting"):
             self._start = time.perf_counter()
             self._stream.write(f"preparing a verified ONNX Runtime copy of {self._name} (once)…\n")
-        elif message.startswith("cached") and self._start:
+        elif message.startswith("cached %s") and self._start:
             seconds = time.perf_counter() - self._start
             self._stream.write(f"ONNX Runtime copy ready and checked ({seconds:.0f} s)\n")
         self._stream.flush()

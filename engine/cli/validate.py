@@ -11,7 +11,8 @@ import argparse
 import re
 from pathlib import Path
 
-RESULT_SUFFIXES = (".csv", ".jsonl", ".json")
+from engine.inference.results import FORMATS as RESULT_SUFFIXES
+
 MIN_IMAGE_SIZE = 32
 """A ResNet halves its input five times; below 32 px the last stage has nothing left to see."""
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")

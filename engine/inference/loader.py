@@ -68,16 +68,28 @@ def load_classifier(
     if onnx_file and problem is not None:
         raise ModelLoadError(f"{problem}, so {Path(model).name} cannot be opened.")
     chosen = choose_backend(backend, weights=weights, onnxruntime=problem)
-    load = {"allow_download": allow_download, "progress": progress, "cancel": cancel}
     if chosen == "tuned" and not onnx_file:
         from engine.inference.tuned import load_tuned
 
-        return load_tuned(
-            model, weights=weights, device=tuning_device(device), allow_int8=allow_int8, **load
-        )[0]
-    if chosen == "onnx" and not onnx_file:
-        return load_onnx_classifier(model, weights=weights, device=device, **load)
-    return load_torch_classifier(model, weights=weights, device=device, **load)
+        classifier, _ = load_tuned(
+            model,
+            weights=weights,
+            device=tuning_device(device),
+            allow_int8=allow_int8,
+            allow_download=allow_download,
+            progress=progress,
+            cancel=cancel,
+        )
+        return classifier
+    loader = load_onnx_classifier if chosen == "onnx" and not onnx_file else load_torch_classifier
+    return loader(
+        model,
+        weights=weights,
+        device=device,
+        allow_download=allow_download,
+        progress=progress,
+        cancel=cancel,
+    )
 
 
 def tuning_device(device: str) -> str:

@@ -69,6 +69,8 @@ class CsvRows:
             names += [f"label_{i}", f"prob_{i}"]
         self.columns = [*names, "error", "size", "mtime", "model"]
         self.header = _csv_line(self.columns)
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer)
 
     def encode(self, result: FileResult, stamp: Stamp | None, model: str) -> str:
         pairs: list[str] = []
@@ -78,7 +80,12 @@ class CsvRows:
         pairs += [""] * (2 * self.top_k - len(pairs))
         size, mtime = (str(stamp[0]), repr(stamp[1])) if stamp else ("", "")
         error = neutralise_cell(result.error or "")
-        return _csv_line([neutralise_cell(str(result.path)), *pairs, error, size, mtime, model])
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._writer.writerow(
+            [neutralise_cell(str(result.path)), *pairs, error, size, mtime, model]
+        )
+        return self._buffer.getvalue()
 
     def decode(self, line: str, class_names: Mapping[str, int]) -> StoredRow | None:
         fields = next(csv.reader(io.StringIO(line)), [])

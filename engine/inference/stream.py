@@ -30,6 +30,8 @@ from engine.inference.rowfile import (
 PARTIAL_SUFFIX = ".partial"
 SYNC_EVERY_S = 2.0
 """Rows reach the disk (fsync) at least this often: a power cut loses no more than this."""
+FLUSH_EVERY_S = 1.0
+"""Rows reach the OS at least this often even from a source that reports no batches."""
 
 RowCodec = JsonLinesRows | CsvRows
 
@@ -89,7 +91,7 @@ class ResultsStream:
         self.model = model
         self.rows = 0
         self._handle: IO[str] | None = None
-        self._synced = time.monotonic()
+        self._synced = self._flushed = time.monotonic()
 
     def open(self, kept: Iterable[StoredRow] = ()) -> None:
         """Start ``OUT.partial`` with the header and the ``kept`` rows, then append."""
@@ -106,13 +108,16 @@ class ResultsStream:
             raise ValueError("ResultsStream.open() first")
         self._handle.write(self.codec.encode(result, stamp, self.model))
         self.rows += 1
+        if time.monotonic() - self._flushed >= FLUSH_EVERY_S:
+            self.flush()
 
     def flush(self) -> None:
         """Hand the rows written so far to the OS (they survive a kill); sync now and then."""
         if self._handle is None:
             return
         self._handle.flush()
-        if time.monotonic() - self._synced >= SYNC_EVERY_S:
+        self._flushed = time.monotonic()
+        if self._flushed - self._synced >= SYNC_EVERY_S:
             os.fsync(self._handle.fileno())
             self._synced = time.monotonic()
 
@@ -137,24 +142,25 @@ class ResultsStream:
         if order is None and self.out.suffix.lower() != ".json":
             os.replace(self.partial, self.out)
             return
-        rows = read_stored(self.partial, self.codec)
-        if order is not None:
-            by_path = {row.path: row for row in rows}
-            rows = [by_path[path] for path in order if path in by_path]
+        if order is None:  # a .json array of rows already in order: no need to parse them
+            lines = complete_text(self.partial.read_text(encoding="utf-8")).splitlines(True)
+        else:
+            by_path = {row.path: row.line for row in read_stored(self.partial, self.codec)}
+            lines = [by_path[path] for path in order if path in by_path]
         with atomic_open(self.out, "w", encoding="utf-8", newline="") as handle:
-            _write_final(handle, rows, self.codec, json_array=self.out.suffix.lower() == ".json")
+            _write_final(handle, lines, self.codec, json_array=self.out.suffix.lower() == ".json")
         self.partial.unlink()
 
 
 def _write_final(
-    handle: IO[str], rows: Sequence[StoredRow], codec: RowCodec, *, json_array: bool
+    handle: IO[str], lines: Sequence[str], codec: RowCodec, *, json_array: bool
 ) -> None:
+    """Write the rows (each line with its line break) as the final file."""
     if not json_array:
         if codec.header is not None:
             handle.write(codec.header)
-        for row in rows:
-            handle.write(row.line)
+        handle.writelines(lines)
         return
     handle.write("[\n")
-    handle.write(",\n".join(row.line.rstrip("\n") for row in rows))
-    handle.write("\n]\n" if rows else "]\n")
+    handle.write(",\n".join(line.rstrip("\n") for line in lines))
+    handle.write("\n]\n" if lines else "]\n")

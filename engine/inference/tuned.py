@@ -37,6 +37,7 @@ from engine.runtime.machine import Machine, this_machine
 from engine.runtime.precision import Precision
 
 if TYPE_CHECKING:
+    import numpy as np
     from PIL import Image
 
     from engine.jobs import CancelToken
@@ -110,11 +111,11 @@ def _int8_path(model: CachedModel, fp32: Path) -> Path:
 
 def open_candidate(name: str, model: CachedModel, build: Build, device: str) -> Classifier:
     """The classifier that candidate ``name`` ("onnxruntime fp32", "torch bf16" ...) runs."""
+    if name == "onnxruntime int8":
+        int8 = _int8_path(model, cached_onnx(model, build=build))
+        return onnx_backed(OnnxBackend(int8, device="cpu"), model.source)
     if name.startswith("onnxruntime"):
-        backend = cached_backend(model, build=build, device=device)
-        if name.endswith("int8"):
-            backend = OnnxBackend(_int8_path(model, cached_onnx(model, build=build)), device="cpu")
-        return onnx_backed(backend, model.source)
+        return onnx_backed(cached_backend(model, build=build, device=device), model.source)
     classifier = build()
     dtype = {"torch bf16": "bfloat16", "torch fp16": "float16"}.get(name)
     if dtype is None:
@@ -172,8 +173,8 @@ def _try(
     model: CachedModel,
     build: Build,
     device: str,
-    check: list,  # type: ignore[type-arg]  # float32 (N, 3, crop, crop) batches
-    expected: list,  # type: ignore[type-arg]  # their fp32 logits
+    check: list[np.ndarray],  # float32 (N, 3, crop, crop) batches
+    expected: list[np.ndarray],  # their fp32 logits (N, K)
     tolerance: Tolerance,
 ) -> Trial:
     try:

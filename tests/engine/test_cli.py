@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -143,3 +145,63 @@ def test_console_script_runs_as_a_process(image_folder: Path, tiny_model_file: P
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(str(image_folder / "img1.jpg"))
     assert "%" in done.stdout
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_one_line_in_place_on_a_terminal_and_silent_when_piped() -> None:
+    from engine.cli.common import ProgressBar
+    from engine.jobs import ProgressMeter
+
+    for stream, shown in ((_Terminal(), True), (io.StringIO(), False)):
+        bar = ProgressBar(stream)
+        meter = ProgressMeter(64)
+        for _ in range(8):
+            bar.show(meter.advance(8, failed=1))
+        bar.close()
+        text = stream.getvalue()
+        if not shown:
+            assert text == ""
+            continue
+        assert "\n" not in text.rstrip("\n") and text.count("\r") >= 8
+        drawn = [line for line in text.split("\r") if line.strip()]
+        assert "64/64" in drawn[-1] and "8 failed" in drawn[-1]
+        assert not any(")" in line for line in drawn)
+        assert text.endswith("\r")  # the line is cleared for what comes next
+
+
+def test_first_onnx_run_says_it_prepares_a_copy_and_the_provider_note_needs_verbose(
+    image_folder: Path, tiny_model_file: Path, tmp_path: Path
+) -> None:
+    env = {**os.environ, "RESLENS_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "engine.cli", "classify", str(image_folder / "img1.jpg")]
+    command += ["--model", str(tiny_model_file), "--backend", "onnx"]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "preparing a verified ONNX Runtime copy of tiny.reslens (once)…" in first.stderr
+    assert "onnxruntime" not in first.stderr and "provider" not in first.stderr
+    second = subprocess.run(
+        [*command, "--verbose"], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert second.returncode == 0, second.stderr
+    assert "preparing" not in second.stderr
+    assert "onnxruntime: CPU provider" in second.stderr
+
+
+def test_sorting_from_the_streamed_rows_again_makes_no_duplicate_copies(
+    image_folder: Path, tiny_model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest, out = tmp_path / "sorted", tmp_path / "r.csv"
+    argv = ["classify", str(image_folder), "--model", str(tiny_model_file), "--backend", "torch"]
+    argv += ["--out", str(out), "--sort-into", str(dest)]
+    assert main(argv) == 1  # broken.jpg
+    first = _tree(dest)
+    assert len(first) == 5
+    assert main([*argv, "--resume"]) == 1  # everything done: only broken.jpg is tried again
+    assert _tree(dest) == first
+    err = capsys.readouterr().err
+    assert "resuming: 5 files already done, 1 to classify" in err
+    assert "copied 0 files" in err and "(5 were already there)" in err

@@ -66,3 +66,6 @@ def test_gpl_only_means_no_option_other_than_the_gpl() -> None:
     assert not notice("GNU Lesser General Public License v3 (LGPLv3)").gpl_only
     assert not notice("MIT OR GPL-3.0-only").gpl_only
     assert not notice("BSD-3-Clause").gpl_only
+    assert not notice("(GPL-2.0-or-later WITH Bootloader-exception) AND Apache-2.0").gpl_only
+    # trove classifiers of a dual-licensed project (pyinstaller-hooks-contrib)
+    assert not notice("Apache Software License OR GNU General Public License v2 (GPLv2)").gpl_only

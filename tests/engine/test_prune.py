@@ -90,15 +90,22 @@ def test_cli_prune_fine_tunes_on_the_models_own_split(
     data, original = trained
     out = tmp_path / "pruned.reslens"
     code = main(["prune", str(original), str(data), "--ratio", "0.5", "--epochs", "1",
-                 "--out", str(out), "--device", "cpu"])  # fmt: skip
+                 "--out", str(out), "--device", "cpu", "--table"])  # fmt: skip
     assert code == 0
     before, after = read_model_info(original), read_model_info(out)
     assert after.extra["split"]["files"] == before.extra["split"]["files"]
     assert after.extra["pruning"]["from"] == original.name
     assert len(after.extra["history"]) == 1
-    assert out.with_suffix(".report.html").is_file()
+    rows = {r["variant"]: r for r in after.extra["deployment"]}
+    assert rows["pruned"]["params_m"] < 0.3 * rows["original"]["params_m"]
+    assert rows["pruned"]["gflops"] < 0.3 * rows["original"]["gflops"]
+    assert rows["original"]["agreement"] == 1.0
+    assert "<h2>Deployment</h2>" in out.with_suffix(".report.html").read_text(encoding="utf-8")
+    capsys.readouterr()
     assert main(["info", str(out)]) == 0
-    assert "50% of channels removed from model.reslens" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "50% of channels removed from model.reslens" in text
+    assert "deployment" in text and "pruned" in text.split("deployment")[-1]
 
 
 def test_cli_prune_refuses_a_folder_that_is_not_the_models_data(
