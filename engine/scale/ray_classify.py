@@ -35,7 +35,7 @@ from engine.scale.ray_stages import (
     ClassifyActor,
     ModelRequest,
     decode_batch,
-    decode_task_options,
+    decode_task_memory,
 )
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ def _build_dataset(
             batch_size=batch_size,
             batch_format="numpy",
             num_cpus=1,
-            ray_remote_args_fn=decode_task_options,
+            memory=decode_task_memory(spec, batch_size),
         )
         return decoded.map_batches(
             ClassifyActor,

@@ -28,6 +28,7 @@ from engine.imaging.preprocess import PreprocessSpec
 log = logging.getLogger(__name__)
 
 Batch = dict[str, np.ndarray]
+DECODE_HEADROOM = 256 * 2**20  # a draft-decoded 12 MP photo is ~9 MB; Pillow, numpy and Python
 
 KILL_SWITCH_ENV = "RESLENS_TEST_KILL_ACTOR_ONCE"
 """Test-only: the path of a marker file. While it exists, the classify actor that takes it
@@ -52,12 +53,16 @@ def decode_batch(batch: Batch, *, spec: PreprocessSpec) -> Batch:
     }
 
 
-def decode_task_options() -> dict[str, str]:
-    """Remote options for every decode task: spread over the cluster's nodes. Given as a
-    function (``ray_remote_args_fn``) on purpose, too: Ray Data never fuses an operator that has
-    one, so decoding stays in its own CPU tasks, overlapping the model, instead of moving into
-    the classify actors and running there in turn with it."""
-    return {"scheduling_strategy": "SPREAD"}
+def decode_task_memory(spec: PreprocessSpec, batch_size: int) -> int:
+    """Bytes of memory one decode task reserves with Ray: its batch of float32 tensors, twice
+    (built, then handed to Ray), and room for the one decoded photo and Pillow's working space.
+
+    Asked for on purpose, too: Ray Data fuses a map into the next one when both ask for the same
+    resources, and decoding would then move into the classify actors and run there in turn with
+    the model instead of beside it in its own CPU tasks.
+    """
+    tensors = batch_size * 3 * spec.crop * spec.crop * 4
+    return 2 * tensors + DECODE_HEADROOM
 
 
 def failure_reason(exc: BaseException) -> str:
