@@ -29,8 +29,11 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
+# The bundle is built from pinned versions where a constraints file exists for this platform.
+CONSTRAINTS := $(wildcard packaging/constraints/$(shell uname -s | tr A-Z a-z)-$(shell uname -m).txt)
+
 package: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,package]'
+	$(BIN)/python -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev,package]'
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m packaging
 
 clean:
