@@ -24,6 +24,8 @@ class Actions:
     classify_waiting: QAction
     open_model: QAction
     choose_weights: QAction
+    show_classify: QAction
+    show_train: QAction
     about: QAction
 
     def all(self) -> list[QAction]:
@@ -61,9 +63,12 @@ def create_actions(window: QMainWindow) -> Actions:
         choose_weights=make(
             "Choose Weights File…", None, "Use a pretrained weights file for this architecture"
         ),
+        show_classify=make("Classify", "Ctrl+1", "Show the Classify tab"),
+        show_train=make("Train", "Ctrl+2", "Show the Train tab, ready to type a data folder"),
         about=make("About ResLens", None),
     )
     actions.cancel.setEnabled(False)
+    actions.save_view.setEnabled(False)  # until a heat map is shown
     for action in actions.all():
         window.addAction(action)  # shortcuts work wherever the focus is in the window
     return actions
@@ -85,6 +90,9 @@ def build_menus(menu_bar: QMenuBar, actions: Actions) -> None:
     model_menu = menu_bar.addMenu("&Model")
     model_menu.addAction(actions.open_model)
     model_menu.addAction(actions.choose_weights)
+    view_menu = menu_bar.addMenu("&View")
+    view_menu.addAction(actions.show_classify)
+    view_menu.addAction(actions.show_train)
     help_menu = menu_bar.addMenu("&Help")
     help_menu.addAction(actions.about)
 

@@ -5,9 +5,11 @@
 Pretrained ImageNet weights cannot be downloaded where these were made, so the classified
 folder is an honest stand-in: a ResNet-18 trained from scratch by ``engine.training.recipe`` on
 texture photos that ship with scikit-image (brick, grass, gravel, stars, stained tissue), shown
-classifying validation patches it never saw. The missing-weights screenshot is the real first
-run offline. Uses ``../shared/tools/screenshot`` (Xvfb, 1440x900) with openbox for window
-frames; work files go to bench/out/screenshots/.
+classifying validation patches it never saw, then the Train tab step by step on the same
+folder. The missing-weights screenshot is the real first run offline. Runs on Xvfb at
+1366x768 (a small laptop screen) with openbox for window frames, as
+``../shared/tools/screenshot`` does; :mod:`docs.screenshots.drive` drives the window and grabs
+the screen at each step. Work files go to bench/out/screenshots/.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "docs" / "screenshots"
 WORK = ROOT / "bench" / "out" / "screenshots"
-TOOL = ROOT.parent / "shared" / "tools" / "screenshot"
 SOURCES = ("brick", "grass", "gravel", "hubble_deep_field", "immunohistochemistry")
 PATCH = 144
+SCREEN = (1366, 768)  # a common laptop screen, the smallest the app is made for
 TRAIN_SHARE = 0.7
 
 
@@ -63,27 +65,11 @@ def train_model(data: Path, out: Path) -> Path:
     from engine.training.records import TrainConfig
 
     config = TrainConfig(
-        arch="resnet18", epochs=12, image_size=112, pretrained=False, patience=0, device="cpu"
+        arch="resnet18", epochs=6, image_size=64, pretrained=False, patience=0, device="cpu"
     )
     result = train(data, out, config, write_report=False)
     print(result.summary())
     return out
-
-
-def shoot(name: str, seconds: int, *args: str) -> None:
-    """Run the app on a virtual screen (with a window manager) and save the screen."""
-    with tempfile.TemporaryDirectory() as home:
-        env = dict(os.environ, XDG_CONFIG_HOME=home, TORCH_HOME=str(Path(home) / "torch"))
-        app = " ".join(["exec", sys.executable, "-m", "gui", *args])
-        command = f"openbox >/dev/null 2>&1 & sleep 1; {app}"
-        raw = WORK / f"{name}-raw.png"
-        subprocess.run(
-            [str(TOOL), str(raw), str(seconds), "bash", "-c", command],
-            env=env,
-            cwd=ROOT,
-            check=True,
-        )
-    save_small(Image.open(raw), OUT / f"{name}.png")
 
 
 def save_small(screen: Image.Image, path: Path) -> None:
@@ -96,14 +82,57 @@ def save_small(screen: Image.Image, path: Path) -> None:
 
 
 def main() -> None:
-    if shutil.which("openbox") is None:
-        sys.exit("needs openbox (apt-get install openbox) for window frames")
+    if shutil.which("openbox") is None or shutil.which("Xvfb") is None:
+        sys.exit("needs openbox and Xvfb (apt-get install openbox xvfb) for a real screen")
+    if "--drive" in sys.argv:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from drive import drive  # runs on the virtual screen; imports Qt
+
+        drive(Path(sys.argv[sys.argv.index("--drive") + 1]), OUT, save_small)
+        return
     data = make_patches(WORK / "textures")
     model = train_model(data, WORK / "textures.reslens")
-    val = str(data / "val")
-    shoot("main", 25, val, "--model", str(model), "--select", "3", "--mode", "image")
-    shoot("cam", 25, val, "--model", str(model), "--select", "20", "--mode", "overlay")
+    wide = make_panorama(WORK / "panorama.jpg")
+    on_screen([sys.executable, __file__, "--drive", str(WORK)], data, model, wide)
     shoot_composited("missing-weights", 20, str(ROOT / "assets" / "samples"), "--model", "resnet50")
+
+
+def make_panorama(path: Path) -> Path:
+    """A 3:1 photo of grass, brick and gravel side by side: the centre crop sees only brick."""
+    import skimage.data
+
+    if not path.exists():
+        parts = [
+            Image.fromarray(getattr(skimage.data, name)()).convert("RGB").resize((360, 360))
+            for name in ("grass", "brick", "gravel")
+        ]
+        wide = Image.new("RGB", (1080, 360))
+        for i, part in enumerate(parts):
+            wide.paste(part, (360 * i, 0))
+        wide.save(path, quality=92)
+    return path
+
+
+def on_screen(command: list[str], data: Path, model: Path, wide: Path) -> None:
+    """Run ``command`` (the driver) on a 1366x768 virtual screen with openbox's frames."""
+    display = ":94"
+    with tempfile.TemporaryDirectory() as home:
+        env = dict(os.environ, XDG_CONFIG_HOME=home, TORCH_HOME=str(Path(home) / "torch"))
+        env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb", PYTHONPATH=str(ROOT))
+        env.update(RESLENS_SHOT_DATA=str(data), RESLENS_SHOT_MODEL=str(model))
+        env.update(RESLENS_SHOT_WIDE=str(wide), RESLENS_SHOT_HOME=home)
+        screen = f"{SCREEN[0]}x{SCREEN[1]}x24"
+        xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", screen, "-nolisten", "tcp"])
+        procs = [xvfb]
+        try:
+            time.sleep(1)
+            procs.append(subprocess.Popen(["openbox"], env=env, stderr=subprocess.DEVNULL))
+            time.sleep(1)
+            subprocess.run(command, env=env, cwd=ROOT, check=True, timeout=1800)
+        finally:
+            for proc in reversed(procs):
+                proc.terminate()
+                proc.wait(timeout=10)
 
 
 def shoot_composited(name: str, seconds: int, *args: str) -> None:
@@ -119,7 +148,7 @@ def shoot_composited(name: str, seconds: int, *args: str) -> None:
         env = dict(os.environ, XDG_CONFIG_HOME=home)  # the real weights cache: empty here
         env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb")
         xvfb = subprocess.Popen(
-            ["Xvfb", display, "-screen", "0", "1440x900x24", "-nolisten", "tcp"]
+            ["Xvfb", display, "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"]
         )
         procs = [xvfb]
         try:
