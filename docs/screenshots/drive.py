@@ -37,8 +37,6 @@ def _settle(seconds: float = 0.6) -> None:
 
 def drive(work: Path, out: Path, save: Callable[[Image.Image, Path], None]) -> None:
     from engine.resources import assets_dir
-    from gui.main_window import MainWindow
-    from gui.options import StartOptions
     from gui.settings import Settings
 
     app = QApplication.instance() or QApplication([])
@@ -49,12 +47,52 @@ def drive(work: Path, out: Path, save: Callable[[Image.Image, Path], None]) -> N
     data, model = Path(os.environ["RESLENS_SHOT_DATA"]), os.environ["RESLENS_SHOT_MODEL"]
     wide = Path(os.environ["RESLENS_SHOT_WIDE"])
     settings = Settings.at(Path(os.environ["RESLENS_SHOT_HOME"]) / "reslens.ini")
+    only = os.environ.get("RESLENS_SHOT_ONLY")
+    if only != "missing-weights":
+        _main_window_shots(settings, model, data, wide, work, out, save, train=only is None)
+    if only in (None, "missing-weights"):
+        _missing_weights(settings, out, save)
+
+
+def _main_window_shots(settings, model, data, wide, work, out, save, *, train: bool) -> None:  # type: ignore[no-untyped-def]
+    from gui.main_window import MainWindow
+    from gui.options import StartOptions
+
     window = MainWindow(settings, options=StartOptions(model=model, mode="overlay"))
     window.show()
     window.start()
     _spin(lambda: window.controller.classifier is not None, 120, "the model")
     _classify(window, data / "val", wide, out, save)
-    _train(window, data, work, out, save)
+    if train:
+        _train(window, data, work, out, save)
+    window.close()
+
+
+def _missing_weights(settings, out: Path, save) -> None:  # type: ignore[no-untyped-def]
+    """The first start offline: ResNet-50 without its weights, the dialog over the window."""
+    from PySide6.QtGui import QPainter
+
+    from engine.resources import assets_dir
+    from gui.main_window import MainWindow
+    from gui.options import StartOptions
+
+    samples = str(assets_dir() / "samples")
+    window = MainWindow(settings, options=StartOptions(model="resnet50", paths=(samples,)))
+    window.show()
+    window.start()
+    _spin(lambda: window.models.missing_weights is not None, 120, "the missing-weights dialog")
+    dialog = window.models.missing_weights
+    _settle(2.0)
+    screen = QGuiApplication.primaryScreen().grabWindow(0)
+    # A transient dialog can come out black in a grab of the whole X screen; its own
+    # rendering is exact, so it is painted over at its place (inside its frame).
+    painter = QPainter(screen)
+    painter.drawPixmap(dialog.geometry().topLeft(), dialog.grab())
+    painter.end()
+    raw = out.parents[1] / "bench" / "out" / "screenshots" / "missing-weights-raw.png"
+    screen.save(str(raw))
+    save(Image.open(raw), out / "missing-weights.png")
+    print(f"saved {out / 'missing-weights.png'}")
     window.close()
 
 

@@ -14,9 +14,7 @@ the screen at each step. Work files go to bench/out/screenshots/.
 
 from __future__ import annotations
 
-import io
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -94,22 +92,21 @@ def main() -> None:
     model = train_model(data, WORK / "textures.reslens")
     wide = make_panorama(WORK / "panorama.jpg")
     on_screen([sys.executable, __file__, "--drive", str(WORK)], data, model, wide)
-    shoot_composited("missing-weights", 20, str(ROOT / "assets" / "samples"), "--model", "resnet50")
 
 
 def make_panorama(path: Path) -> Path:
-    """A 3:1 photo of grass, brick and gravel side by side: the centre crop sees only brick."""
+    """A 3:1 grey photo: grass, brick and gravel side by side, each a patch of the same size
+    and scale as the training patches (from the validation band), so the network knows them;
+    its centre crop sees only the brick."""
     import skimage.data
 
     if not path.exists():
-        parts = [
-            Image.fromarray(getattr(skimage.data, name)()).convert("RGB").resize((360, 360))
-            for name in ("grass", "brick", "gravel")
-        ]
-        wide = Image.new("RGB", (1080, 360))
-        for i, part in enumerate(parts):
-            wide.paste(part, (360 * i, 0))
-        wide.save(path, quality=92)
+        wide = Image.new("L", (3 * PATCH, PATCH))
+        for i, name in enumerate(("grass", "brick", "gravel")):
+            gray = np.asarray(Image.fromarray(getattr(skimage.data, name)()).convert("L"))
+            top = int(gray.shape[0] * TRAIN_SHARE)
+            wide.paste(Image.fromarray(gray[top : top + PATCH, :PATCH]), (PATCH * i, 0))
+        wide.save(path, quality=95)
     return path
 
 
@@ -121,6 +118,9 @@ def on_screen(command: list[str], data: Path, model: Path, wide: Path) -> None:
         env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb", PYTHONPATH=str(ROOT))
         env.update(RESLENS_SHOT_DATA=str(data), RESLENS_SHOT_MODEL=str(model))
         env.update(RESLENS_SHOT_WIDE=str(wide), RESLENS_SHOT_HOME=home)
+        for only in ("missing-weights", "classify"):
+            if f"--only-{only}" in sys.argv:
+                env["RESLENS_SHOT_ONLY"] = only
         screen = f"{SCREEN[0]}x{SCREEN[1]}x24"
         xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", screen, "-nolisten", "tcp"])
         procs = [xvfb]
@@ -133,72 +133,6 @@ def on_screen(command: list[str], data: Path, model: Path, wide: Path) -> None:
             for proc in reversed(procs):
                 proc.terminate()
                 proc.wait(timeout=10)
-
-
-def shoot_composited(name: str, seconds: int, *args: str) -> None:
-    """Like :func:`shoot`, for a dialog over the main window.
-
-    Xvfb's capture of the whole screen shows a transient dialog as a black box here, though
-    the dialog's own window holds the right pixels; so the screen (with openbox's frames) is
-    captured first, then each of the app's windows on its own, pasted at its place, largest
-    first.
-    """
-    display = ":93"
-    with tempfile.TemporaryDirectory() as home:
-        env = dict(os.environ, XDG_CONFIG_HOME=home)  # the real weights cache: empty here
-        env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb")
-        xvfb = subprocess.Popen(
-            ["Xvfb", display, "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"]
-        )
-        procs = [xvfb]
-        try:
-            time.sleep(1)
-            procs.append(subprocess.Popen(["openbox"], env=env, stderr=subprocess.DEVNULL))
-            time.sleep(1)
-            procs.append(subprocess.Popen([sys.executable, "-m", "gui", *args], env=env, cwd=ROOT))
-            time.sleep(seconds)
-            screen = _xwd(env, "-root")
-            for wid, x, y, _, _ in sorted(_app_windows(env), key=lambda t: -t[3] * t[4]):
-                screen.paste(_xwd(env, "-id", wid), (x, y))
-        finally:
-            for proc in reversed(procs):
-                proc.terminate()
-                proc.wait(timeout=10)
-    save_small(screen, OUT / f"{name}.png")
-
-
-def _xwd(env: dict[str, str], *target: str) -> Image.Image:
-    raw = subprocess.run(["xwd", "-silent", *target], env=env, capture_output=True, check=True)
-    png = subprocess.run(
-        ["/usr/bin/convert", "xwd:-", "png:-"], input=raw.stdout, capture_output=True, check=True
-    )
-    return Image.open(io.BytesIO(png.stdout)).convert("RGB")
-
-
-def _app_windows(env: dict[str, str]) -> list[tuple[str, int, int, int, int]]:
-    """(id, x, y, width, height) on screen of the app's mapped windows (inside their frames)."""
-    tree = subprocess.run(
-        ["xwininfo", "-root", "-tree"], env=env, capture_output=True, text=True, check=True
-    ).stdout
-    found = []
-    for match in re.finditer(r"(0x[0-9a-f]+) \"[^\"]*ResLens[^\"]*\":", tree):
-        info = subprocess.run(
-            ["xwininfo", "-id", match.group(1)], env=env, capture_output=True, text=True
-        ).stdout
-        values = dict(
-            re.findall(r"^\s*(Absolute upper-left [XY]|Width|Height):\s*(-?\d+)", info, re.M)
-        )
-        if "IsViewable" in info and int(values.get("Width", 0)) > 100:
-            found.append(
-                (
-                    match.group(1),
-                    int(values["Absolute upper-left X"]),
-                    int(values["Absolute upper-left Y"]),
-                    int(values["Width"]),
-                    int(values["Height"]),
-                )
-            )
-    return found
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from engine.training.session import EXAMPLE_SIDE, ScanDone
 from gui.bridge import to_qimage
 
 THUMBS_PER_ROW = 4
+THUMB_SIDE = EXAMPLE_SIDE * 3 // 4  # 48 px rows: readable, and 8 classes fit on a laptop
 
 
 class DataPage(QWidget):
@@ -51,7 +52,7 @@ class DataPage(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
-        self.classes.verticalHeader().setDefaultSectionSize(EXAMPLE_SIDE // 2 + 12)
+        self.classes.verticalHeader().setDefaultSectionSize(THUMB_SIDE + 10)
         self.problems = QListWidget()
         self.problems.setWordWrap(True)
         self.problems.setMinimumHeight(60)
@@ -118,7 +119,7 @@ def _thumbnails(thumbs: tuple) -> QWidget:  # type: ignore[type-arg]
     holder = QWidget()
     layout = QHBoxLayout(holder)
     layout.setContentsMargins(2, 2, 2, 2)
-    side = EXAMPLE_SIDE // 2
+    side = THUMB_SIDE
     for pixels in thumbs[:THUMBS_PER_ROW]:
         label = QLabel()
         pixmap = QPixmap.fromImage(to_qimage(pixels)).scaled(

@@ -94,8 +94,12 @@ class Pages(QWidget):
         column.addWidget(self.options)
         column.addLayout(_row(QLabel("Model file"), self.output_edit, self.output_button))
         column.addWidget(self.resume_box)
-        column.addLayout(_row(self.start_button))
+        start = QHBoxLayout()
+        start.addWidget(self.start_button)
+        start.addStretch(1)
+        column.addLayout(start)
         column.addStretch(1)
+        page.setMaximumWidth(760)  # a form, not a banner: fields stay a readable width
         return page
 
     def _train_page(self) -> QWidget:
@@ -134,7 +138,7 @@ class Pages(QWidget):
         self.stack.setCurrentIndex(index)
         button.setChecked(True)
         following = self.steps.button(index + 1)
-        self.next_button.setVisible(following is not None and index != 2)
+        self.next_button.setVisible(index == 0)  # later steps have their own buttons
         self.next_button.setEnabled(following is not None and following.isEnabled())
 
     def enable_steps(self, *, settings: bool, train: bool, results: bool) -> None:

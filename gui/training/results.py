@@ -54,6 +54,7 @@ class ConfusionTable(QTableWidget):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.setToolTip(
             "Rows: true class. Columns: predicted class. Click a cell to see those images."
@@ -64,7 +65,10 @@ class ConfusionTable(QTableWidget):
         self.names = names
         self.setRowCount(len(names))
         self.setColumnCount(len(names))
-        self.setHorizontalHeaderLabels([f"→ {n}" for n in names])
+        for j, name in enumerate(names):
+            header = QTableWidgetItem(name)
+            header.setToolTip(f"predicted as {name}")
+            self.setHorizontalHeaderItem(j, header)
         self.setVerticalHeaderLabels(list(names))
         for i, row in enumerate(confusion):
             total = max(1, sum(row))
@@ -118,7 +122,9 @@ class ResultsPanel(QWidget):
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("<b>Validation metrics</b>"), 0, 0)
-        layout.addWidget(QLabel("<b>Confusion matrix</b> (click a cell)"), 0, 1)
+        layout.addWidget(
+            QLabel("<b>Confusion matrix</b>: rows true, columns predicted (click a cell)"), 0, 1
+        )
         layout.addWidget(self.metrics, 1, 0)
         layout.addWidget(self.confusion, 1, 1)
         layout.addWidget(self.filter_label, 2, 0)
@@ -214,13 +220,16 @@ def _grid() -> QListWidget:
     grid.setResizeMode(QListView.ResizeMode.Adjust)
     grid.setMovement(QListView.Movement.Static)
     grid.setWordWrap(True)
-    grid.setUniformItemSizes(True)
+    grid.setUniformItemSizes(False)
     grid.setMinimumHeight(ICON_SIDE + 48)
     return grid
 
 
 def _mistake_item(m: Misclassified) -> QListWidgetItem:
     item = QListWidgetItem(f"{m.true_label} → {m.predicted_label} {m.prob:.0%}")
+    blank = QPixmap(ICON_SIDE, ICON_SIDE)
+    blank.fill(QColor("#eeeeee"))  # the tile's size from the start; its Grad-CAM comes later
+    item.setIcon(QIcon(blank))
     item.setData(_MISTAKE_ROLE, m)
     item.setToolTip(
         f"{m.path}\ntrue class {m.true_label}, predicted {m.predicted_label} ({m.prob:.0%})"

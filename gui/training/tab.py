@@ -93,6 +93,7 @@ class TrainingTab(QWidget):
         self.use_button.clicked.connect(self._use_model)
         self.report_button.clicked.connect(self._open_report)
         self.results.explain_requested.connect(self._explain)
+        self.pages.stack.currentChanged.connect(self._on_step)
 
     def _restore(self) -> None:
         s = self.settings
@@ -110,6 +111,10 @@ class TrainingTab(QWidget):
         self.pages.go(DATA)
         self.folder_edit.setFocus()
         self.folder_edit.selectAll()
+
+    def _on_step(self, index: int) -> None:
+        if index == SETTINGS and not self.cancel_button.isEnabled():
+            self._say("The defaults suit most data sets: press Start Training.")
 
     # --- step 1: data ---------------------------------------------------------------------
 
