@@ -6,7 +6,9 @@ Runs the real main window (offscreen) with a random-weights network (speed is th
 with pretrained weights, which cannot be downloaded here), drops a folder of generated
 1024x768 JPEGs on it, and while the batch runs a 10 ms QTimer on the GUI thread records how
 late each tick fires. Meanwhile it does what a user does: selects another image every 0.5 s
-(thumbnails, Grad-CAM), scrolls, and resizes the window. Prints the largest and 99th
+(thumbnails, Grad-CAM), scrolls, and resizes the window, while the Train tab's live charts
+take a training progress report every 0.1 s (the rate training sends them; ``--no-charts``
+leaves them off). Prints the largest and 99th
 percentile delay (target: under 100 ms), throughput, memory, and the time until the window is
 on screen in a fresh process.
 """
@@ -95,7 +97,7 @@ class LatencyProbe:
         )
 
 
-def run_window(paths: list[Path], arch: str, weights: str | None) -> None:
+def run_window(paths: list[Path], arch: str, weights: str | None, *, charts: bool) -> None:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -123,7 +125,7 @@ def run_window(paths: list[Path], arch: str, weights: str | None) -> None:
 
         model, count = window.controller.results, len(paths)
         first: list[float] = []
-        user = _UserSimulator(window)
+        user = _UserSimulator(window, charts=charts)
         probe.start()
         t0 = time.perf_counter()
         window.controller.add_paths(paths)
@@ -169,13 +171,23 @@ def cancel_latency(app, window, runs: int = 3) -> float:  # type: ignore[no-unty
 class _UserSimulator:
     """Every 0.5 s: select the next image; every 0.25 s: scroll; every 2 s: resize."""
 
-    def __init__(self, window) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, window, *, charts: bool) -> None:  # type: ignore[no-untyped-def]
         from PySide6.QtCore import QTimer
 
         self.window = window
-        self.selections = self.scrolls = self.resizes = 0
+        self.selections = self.scrolls = self.resizes = self.reports = 0
         self._timers = []
-        for ms, action in ((500, self._select), (250, self._scroll), (2000, self._resize)):
+        actions = [(500, self._select), (250, self._scroll), (2000, self._resize)]
+        self.curves = None
+        if charts:
+            from gui.training.curves import LiveCurves
+
+            # The Train tab's chart widget, shown beside the window, fed as training feeds it.
+            self.curves = LiveCurves()
+            self.curves.resize(760, 260)
+            self.curves.show()
+            actions.append((100, self._report))
+        for ms, action in actions:
             timer = QTimer()
             timer.setInterval(ms)
             timer.timeout.connect(action)
@@ -188,9 +200,32 @@ class _UserSimulator:
     def stop(self) -> None:
         for timer in self._timers:
             timer.stop()
+        if self.curves is not None:
+            self.curves.close()
 
     def describe(self) -> str:
-        return f"{self.selections} selections, {self.scrolls} scrolls, {self.resizes} resizes"
+        charts = f", {self.reports} chart updates" if self.curves is not None else ""
+        return (
+            f"{self.selections} selections, {self.scrolls} scrolls, {self.resizes} resizes{charts}"
+        )
+
+    def _report(self) -> None:
+        import math
+
+        from engine.training.records import EpochRecord, TrainProgress
+
+        steps, n = 50, self.reports
+        epoch, step = n // steps + 1, n % steps + 1
+        history = tuple(
+            EpochRecord(e, "full", 1 / e, 1 - 1 / (e + 1), 1.1 / e, 1 - 1.2 / (e + 1),
+                        1 - 1.2 / (e + 1), 1e-3, 1.0, 100.0, True)
+            for e in range(1, epoch)
+        )  # fmt: skip
+        loss = 1 / epoch + 0.1 * math.sin(n)
+        self.curves.add_progress(
+            TrainProgress("training", epoch, 99, step, steps, loss, history=history)
+        )
+        self.reports += 1
 
     def _select(self) -> None:
         rows = self.window.controller.results.rowCount()
@@ -226,6 +261,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--arch", default="resnet50")
     parser.add_argument("--startup-runs", type=int, default=3)
+    parser.add_argument("--no-charts", action="store_true", help="leave the live charts off")
     parser.add_argument(
         "--planted",
         action="store_true",
@@ -254,7 +290,7 @@ def main() -> None:
         os.environ.update(TORCH_HOME=str(home / "torch"), RESLENS_CACHE_DIR=str(home / "cache"))
         plant_weights(home / "torch", args.arch)
         weights = None
-    run_window(paths, args.arch, weights)
+    run_window(paths, args.arch, weights, charts=not args.no_charts)
 
 
 if __name__ == "__main__":

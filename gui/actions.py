@@ -25,6 +25,8 @@ class Actions:
     open_model: QAction
     choose_weights: QAction
     model_info: QAction
+    show_classify: QAction
+    show_train: QAction
     about: QAction
 
     def all(self) -> list[QAction]:
@@ -63,9 +65,12 @@ def create_actions(window: QMainWindow) -> Actions:
             "Choose Weights File…", None, "Use a pretrained weights file for this architecture"
         ),
         model_info=make("About This Model…", None, "Stages, size, compute, data and metrics"),
+        show_classify=make("Classify", "Ctrl+1", "Show the Classify tab"),
+        show_train=make("Train", "Ctrl+2", "Show the Train tab, ready to type a data folder"),
         about=make("About ResLens", None),
     )
     actions.cancel.setEnabled(False)
+    actions.save_view.setEnabled(False)  # until a heat map is shown
     for action in actions.all():
         window.addAction(action)  # shortcuts work wherever the focus is in the window
     return actions
@@ -88,6 +93,9 @@ def build_menus(menu_bar: QMenuBar, actions: Actions) -> None:
     model_menu.addAction(actions.open_model)
     model_menu.addAction(actions.choose_weights)
     model_menu.addAction(actions.model_info)
+    view_menu = menu_bar.addMenu("&View")
+    view_menu.addAction(actions.show_classify)
+    view_menu.addAction(actions.show_train)
     help_menu = menu_bar.addMenu("&Help")
     help_menu.addAction(actions.about)
 

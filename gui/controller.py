@@ -66,7 +66,7 @@ class Controller(QObject):
         self.loader.loading.connect(self._emit_activity)
         self.loader.loaded.connect(self._model_ready)
         self.loader.failed.connect(self._model_failed)
-        self.session.changed.connect(self._emit_activity)
+        self.session.changed.connect(self._session_changed)
         self.session.files_changed.connect(self.files_changed)
         self.session.finished.connect(self._run_after_classified)
         self.files.changed.connect(self._emit_activity)
@@ -150,6 +150,11 @@ class Controller(QObject):
             self.session.classify_waiting()
         if not self.session.running:  # nothing could start (no model): do not wait forever
             self._run_after_classified()
+
+    def _session_changed(self) -> None:
+        if self._after_classified and not self.session.running:  # stopped (error, new model)
+            self._drop_after_classified("classification stopped before every image was done")
+        self._emit_activity()
 
     def _run_after_classified(self) -> None:
         pending, self._after_classified = self._after_classified, []

@@ -9,7 +9,7 @@ pass (see :mod:`engine.runtime.backends.serialized`), so they never wait for a w
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ from PySide6.QtGui import QImage
 
 from engine.errors import EngineError
 from engine.explain.display import heat_layers, load_display_image
+from engine.explain.whole_photo import explain_whole_photo
 from engine.imaging.decode import load_image
 from engine.imaging.thumbnails import LruCache
 from engine.runtime.classifier import Explanation
@@ -45,6 +46,7 @@ class CamView:
     explanation: Explanation  # heatmap has the displayed copy's geometry
     heat_rgba: QImage  # colour with alpha = heat, painted over the photo
     heat_rgb: QImage  # the heat map alone
+    scope_text: str = "on the centre square the network classified"
 
 
 class Explainer(QObject):
@@ -65,8 +67,11 @@ class Explainer(QObject):
         self._images: LruCache[str, tuple[Image.Image, QImage]] = LruCache(3)
         self._runner = TaskRunner("interactive", max_pending=1, parent=self)
 
-    def show(self, path: Path, class_index: int | None = None, top_k: int = 5) -> None:
-        """Show ``path`` and explain ``class_index`` (None: the top-1 class)."""
+    def show(
+        self, path: Path, class_index: int | None = None, top_k: int = 5, *, whole: bool = False
+    ) -> None:
+        """Show ``path`` and explain ``class_index`` (None: the top-1 class); ``whole``: the
+        map covers the whole photo, not only the centre crop the network classified."""
         self.path = path
         if class_index is None or self.current is None or self.current.path != path:
             self.current = None
@@ -77,7 +82,7 @@ class Explainer(QObject):
             return lambda value: then(value) if self._task == task else None
 
         task = self._runner.submit(
-            lambda ctx: self._work(ctx, path, classifier, class_index, top_k),
+            lambda ctx: self._work(ctx, path, classifier, class_index, top_k, whole),
             progress=if_current(self.image_ready.emit),
             result=if_current(self._on_finished),
             error=if_current(self._on_failed),
@@ -99,6 +104,7 @@ class Explainer(QObject):
         classifier: Classifier | None,
         class_index: int | None,
         top_k: int,
+        whole: bool,
     ) -> CamView | None:
         cached = self._images.get(str(path))
         if cached is None:
@@ -113,8 +119,16 @@ class Explainer(QObject):
         # Decoded as the batch decodes it, so the bars agree with the tile to the last digit.
         model_image = load_image(path, min_side=classifier.preprocess.resize)
         explanation = classifier.explain(image, class_index, top_k_=top_k, model_image=model_image)
-        rgba, rgb = heat_layers(explanation.heatmap)
-        return CamView(path, explanation, to_qimage(rgba), to_qimage(rgb))
+        if not whole:
+            rgba, rgb = heat_layers(explanation.heatmap)
+            return CamView(path, explanation, to_qimage(rgba), to_qimage(rgb))
+        ctx.cancel.raise_if_cancelled("Explaining")
+        covered = explain_whole_photo(classifier, image, explanation.class_index)
+        explanation = replace(explanation, heatmap=covered.heatmap)
+        rgba, rgb = heat_layers(covered.heatmap)
+        passes = "one pass" if covered.passes == 1 else f"{covered.passes} overlapping squares"
+        text = f"over the whole photo ({passes}, no crop)"
+        return CamView(path, explanation, to_qimage(rgba), to_qimage(rgb), text)
 
     def _on_finished(self, view: CamView | None) -> None:
         if view is None:

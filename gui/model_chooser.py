@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QLabel, QWidget
 from engine.errors import WeightsNotFoundError
 from engine.inference.session import ModelChoice
 from engine.models.registry import ARCHITECTURES
+from engine.models.weights import find_weights
 from gui.controller import Controller
 from gui.dialogs.missing_weights import MissingWeightsDialog
 from gui.dialogs.prompts import Prompts
@@ -44,6 +45,7 @@ class ModelChooser(QObject):
         self.status = status
         self.window = window
         self.missing_weights: MissingWeightsDialog | None = None
+        self._weights_were_missing = False
         bar.model_chosen.connect(self.load)
         bar.open_model_file.connect(self.open_model_file)
         bar.device_chosen.connect(self._on_device)
@@ -54,6 +56,16 @@ class ModelChooser(QObject):
         loader.weights_missing.connect(self._on_weights_missing)
         loader.download_progress.connect(self._on_download)
         loader.cuda_checked.connect(bar.set_cuda_available)
+        self.refresh_weights()
+
+    def refresh_weights(self) -> None:
+        """Tell the model list which architectures have no weights on this computer."""
+        missing = {
+            arch
+            for arch in ARCHITECTURES
+            if self.settings.weights_file(arch) is None and find_weights(arch) is None
+        }
+        self.bar.set_missing_weights(missing)
 
     def current_arch(self) -> str:
         choice = self.controller.choice
@@ -98,6 +110,7 @@ class ModelChooser(QObject):
             self.bar.set_model(choice.spec)
             self.bar.set_device(choice.device)
         self.bar.set_recent(self.settings.recent_models)
+        self.refresh_weights()
         self.loaded.emit()
 
     def _on_failed(self, message: str) -> None:
@@ -105,8 +118,13 @@ class ModelChooser(QObject):
         self.status.setStyleSheet("")
         if self.missing_weights is None:
             self.failed.emit(f"Could not load the model: {message}")
+        elif not self._weights_were_missing:
+            # e.g. a weights file for another network: say why in the dialog the user is in
+            self.missing_weights.show_failure(message)
+        self._weights_were_missing = False
 
     def _on_weights_missing(self, error: WeightsNotFoundError) -> None:
+        self._weights_were_missing = True  # the failure that follows is this one
         if self.missing_weights is not None:
             self.missing_weights.show_error(error)
             return

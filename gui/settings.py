@@ -145,3 +145,41 @@ class Settings:
 
     def set_folder(self, purpose: str, folder: str | Path) -> None:
         self.q.setValue(f"folders/{purpose}", str(folder))
+
+    # --- training -----------------------------------------------------------------------
+
+    @property
+    def train_folder(self) -> str:
+        return self._str("train/folder")
+
+    @train_folder.setter
+    def train_folder(self, value: str) -> None:
+        self.q.setValue("train/folder", value)
+
+    @property
+    def train_epochs(self) -> int | None:
+        value = self._int("train/epochs", 0, 0, 500)
+        return value or None
+
+    @train_epochs.setter
+    def train_epochs(self, value: int) -> None:
+        self.q.setValue("train/epochs", int(value))
+
+    @property
+    def train_image_size(self) -> int | None:
+        value = self._int("train/image_size", 0, 0, 1024)
+        return value or None
+
+    @train_image_size.setter
+    def train_image_size(self, value: int) -> None:
+        self.q.setValue("train/image_size", int(value))
+
+    @property
+    def cam_scope(self) -> str:
+        """Which Grad-CAM the inspector shows: "crop" (what the network saw) or "whole"."""
+        value = self._str("view/cam_scope", "crop")
+        return value if value in ("crop", "whole") else "crop"
+
+    @cam_scope.setter
+    def cam_scope(self, value: str) -> None:
+        self.q.setValue("view/cam_scope", value)

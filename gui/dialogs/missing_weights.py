@@ -6,6 +6,8 @@ download again (with progress). The window stays usable: the dialog is not modal
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
@@ -87,6 +89,14 @@ class MissingWeightsDialog(QDialog):
         else:
             text = f"They are not on this computer ({error.reason})."
         self.reason.setText(text)
+        self.progress.setVisible(False)
+        self._busy(False)
+
+    def show_failure(self, message: str) -> None:
+        """The chosen file did not work (another network's weights, a broken file): why."""
+        self.reason.setText(
+            f"<span style='color:#b71c1c'>That file cannot be used: {html.escape(message)}</span>"
+        )
         self.progress.setVisible(False)
         self._busy(False)
 

@@ -6,7 +6,7 @@ offscreen); everything after the answer runs for real.
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 IMAGE_FILTER = (
     "Images (*.jpg *.jpeg *.jpe *.png *.bmp *.gif *.tif *.tiff *.webp *.dcm *.dicom);;All files (*)"
@@ -57,3 +57,44 @@ class Prompts:
             self.parent, "Choose Weights File", start, WEIGHTS_FILTER
         )
         return path or None
+
+    def ask_wait(self, question: str) -> str | None:
+        """ "wait", "now" or None (cancel) before exporting or sorting with images waiting."""
+        box = QMessageBox(
+            QMessageBox.Icon.Question, "Images Still Waiting", question, parent=self.parent
+        )
+        wait = box.addButton("Wait for Them", QMessageBox.ButtonRole.AcceptRole)
+        now = box.addButton("Go On Without Them", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(wait)
+        box.exec()
+        clicked = box.clickedButton()
+        return "wait" if clicked is wait else "now" if clicked is now else None
+
+    def confirm_clear(self, rows: int) -> bool:
+        answer = QMessageBox.question(
+            self.parent,
+            "Clear the List",
+            f"Remove all {rows:,} files from the list? Their results are not saved unless "
+            "you exported them. The files themselves stay where they are.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def ask_close(self, classified: int, waiting: int) -> str | None:
+        """ "save", "close" or None (stay open) when closing during a batch."""
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Classification Still Running",
+            f"{classified:,} images are classified and {waiting:,} still waiting. Save the "
+            "results so far before closing?",
+            parent=self.parent,
+        )
+        save = box.addButton("Save Results…", QMessageBox.ButtonRole.AcceptRole)
+        close = box.addButton("Close Without Saving", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(save)
+        box.exec()
+        clicked = box.clickedButton()
+        return "save" if clicked is save else "close" if clicked is close else None

@@ -38,8 +38,11 @@ class SortCopiesDialog(QDialog):
         destination: str,
         choose_folder: Callable[[str], str | None],
         parent: QWidget | None = None,
+        *,
+        waiting: int = 0,
     ) -> None:
         super().__init__(parent)
+        self.waiting = waiting
         self.setWindowTitle("Sort Copies into Folders")
         self.setMinimumWidth(520)
         self._results = list(results)
@@ -116,12 +119,12 @@ class SortCopiesDialog(QDialog):
         elif plan is None:
             self.summary.setText("No classified images to copy yet.")
         else:
-            self.summary.setText(_describe(plan))
+            self.summary.setText(_describe(plan, self.waiting))
         ok.setEnabled(plan is not None)
         ok.setText(f"Copy {len(plan.copies):,} Files" if plan is not None else "Copy")
 
 
-def _describe(plan: SortPlan) -> str:
+def _describe(plan: SortPlan, waiting: int = 0) -> str:
     counts = list(plan.counts.items())
     lines = [f"{n:,} → {html.escape(folder)}/" for folder, n in counts[:MAX_LISTED]]
     if len(counts) > MAX_LISTED:
@@ -133,4 +136,6 @@ def _describe(plan: SortPlan) -> str:
     )
     if plan.skipped_errors:
         text += f"<br>{plan.skipped_errors} files that could not be classified stay out."
+    if waiting:
+        text += f"<br><b>{waiting:,} images are not classified yet and will not be copied.</b>"
     return text + "<br><i>Your original files are not moved or changed.</i>"

@@ -6,7 +6,7 @@ information fades after a while, warnings and errors stay until closed.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
 STYLES = {
@@ -18,6 +18,8 @@ INFO_SECONDS = 8
 
 
 class MessageBar(QFrame):
+    shown = Signal(str, str)  # level, text: every message, even one that fades quickly
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.level = ""
@@ -36,6 +38,11 @@ class MessageBar(QFrame):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.dismiss)
+        # Hidden, it keeps its place: the results below never jump when a message comes or goes.
+        self.setStyleSheet("MessageBar { border: 1px solid transparent; border-radius: 4px; }")
+        policy = self.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.setSizePolicy(policy)
         self.setVisible(False)
 
     def text(self) -> str:
@@ -48,6 +55,7 @@ class MessageBar(QFrame):
         )
         self.label.setText(text)
         self.setVisible(True)
+        self.shown.emit(level, text)
         if level == "info":
             self._timer.start(INFO_SECONDS * 1000)
         else:

@@ -39,6 +39,7 @@ class ModelBar(QWidget):
             layout.addSpacing(8)
         self._recent: list[str] = []
         self._current = ""
+        self._missing: set[str] = set()  # architectures whose weights are not on this computer
         self._fill()
         self.model.activated.connect(self._on_model)
         self.device.activated.connect(lambda i: self.device_chosen.emit(self.device.itemData(i)))
@@ -48,7 +49,13 @@ class ModelBar(QWidget):
         self.model.blockSignals(True)
         self.model.clear()
         for arch in ARCHITECTURES.values():
-            self.model.addItem(arch.display_name, arch.name)
+            missing = arch.name in self._missing
+            self.model.addItem(
+                arch.display_name + (" (no weights yet)" if missing else ""), arch.name
+            )
+            tip = ("Its ImageNet weights are not on this computer: they are downloaded, or you "
+                   "choose the file, when you pick it.") if missing else "Weights on this computer"  # fmt: skip
+            self.model.setItemData(self.model.count() - 1, tip, 3)  # tooltip role
         if self._recent:
             self.model.insertSeparator(self.model.count())
             for path in self._recent:
@@ -58,6 +65,12 @@ class ModelBar(QWidget):
         self.model.addItem("Open model file…", OPEN_FILE)
         self.model.blockSignals(False)
         self.set_model(self._current)
+
+    def set_missing_weights(self, archs: set[str]) -> None:
+        """Mark the architectures whose pretrained weights are not here yet."""
+        if archs != self._missing:
+            self._missing = set(archs)
+            self._fill()
 
     def set_recent(self, paths: list[str]) -> None:
         self._recent = list(paths)

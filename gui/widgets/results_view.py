@@ -7,7 +7,7 @@ thumbnails) only for the tiles on screen.
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette, QPixmap
+from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -25,6 +25,7 @@ TILE = QSize(164, 196)
 PAD = 8
 ERROR_COLOUR = QColor("#c62828")
 MUTED_COLOUR = QColor("#757575")
+DROP_COLOUR = QColor("#1e88e5")
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -150,9 +151,25 @@ class ResultsView(QListView):
         self.setItemDelegate(ResultDelegate(self))
         self.setAcceptDrops(False)  # drops go to the window, which takes them anywhere
         self.setMinimumWidth(TILE.width() + 30)
+        self.drop_highlight = False
+
+    def set_drop_highlight(self, on: bool) -> None:
+        """While files are dragged over the window: a dashed frame says "drop here"."""
+        self.drop_highlight = on
+        self.viewport().update()
 
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
+        if self.drop_highlight:
+            painter = QPainter(self.viewport())
+            pen = QPen(DROP_COLOUR, 3, Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            painter.setBrush(QColor(30, 136, 229, 28))
+            painter.drawRoundedRect(self.viewport().rect().adjusted(4, 4, -4, -4), 8, 8)
+            painter.drawText(
+                self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, "Drop to classify"
+            )
+            painter.end()
         model = self.model()
         if model is not None and model.rowCount() == 0:
             painter = QPainter(self.viewport())

@@ -79,7 +79,11 @@ class TopKBars(QWidget):
     def set_prediction(self, prediction: Prediction | None, chosen: int | None = None) -> None:
         """Show ``prediction``'s classes, with ``chosen`` (a class index) highlighted."""
         for bar in self.bars:
+            # Out of the layout now, not when Qt gets round to deleting it: a nested event
+            # loop (a dialog, a script) may run long before deferred deletes do.
             self._group.removeButton(bar)
+            self._layout.removeWidget(bar)
+            bar.hide()
             bar.deleteLater()
         self.bars = []
         if prediction is None:

@@ -39,6 +39,9 @@ class ScriptedPrompts:
         self.png_path: str | None = None
         self.model_path: str | None = None
         self.weights_path: str | None = None
+        self.wait_answer: str | None = "now"
+        self.clear_answer = True
+        self.close_answer: str | None = "close"
         self.asked: list[str] = []
 
     def open_files(self, start: str) -> list[str]:
@@ -69,6 +72,18 @@ class ScriptedPrompts:
         self.asked.append("open_weights_file")
         return self.weights_path
 
+    def ask_wait(self, question: str) -> str | None:
+        self.asked.append(f"ask_wait: {question}")
+        return self.wait_answer
+
+    def confirm_clear(self, rows: int) -> bool:
+        self.asked.append(f"confirm_clear: {rows}")
+        return self.clear_answer
+
+    def ask_close(self, classified: int, waiting: int) -> str | None:
+        self.asked.append(f"ask_close: {classified} {waiting}")
+        return self.close_answer
+
 
 @pytest.fixture
 def prompts() -> ScriptedPrompts:
@@ -83,7 +98,7 @@ def window(qtbot, settings: Settings, prompts: ScriptedPrompts, tiny_model_file:
 
     win = MainWindow(settings, prompts=prompts, options=StartOptions(model=str(tiny_model_file)))
     win.show()
-    with qtbot.waitSignal(win.controller.model_loaded, timeout=60_000):
+    with qtbot.waitSignal(win.controller.model_loaded, timeout=180_000):  # a busy CI machine
         win.start()
     yield win
     win.close()

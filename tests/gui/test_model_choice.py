@@ -18,7 +18,7 @@ def offline_window(qtbot, settings: Settings, prompts: ScriptedPrompts):  # type
     """A first run offline: the default-style choice of a stock architecture without weights."""
     win = MainWindow(settings, prompts=prompts, options=StartOptions(model="resnet18"))
     win.show()
-    with qtbot.waitSignal(win.controller.loader.weights_missing, timeout=60_000):
+    with qtbot.waitSignal(win.controller.loader.weights_missing, timeout=120_000):
         win.start()
     yield win
     win.close()
@@ -66,7 +66,7 @@ def test_choosing_a_weights_file_loads_the_model_and_remembers_it(
     qtbot.waitUntil(lambda: offline_window.controller.results.rowCount() == 1, timeout=30_000)
     dialog = offline_window.models.missing_weights
     prompts.weights_path = str(resnet18_weights)
-    with qtbot.waitSignal(offline_window.controller.model_loaded, timeout=60_000):
+    with qtbot.waitSignal(offline_window.controller.model_loaded, timeout=120_000):
         qtbot.mouseClick(dialog.choose_button, Qt.MouseButton.LeftButton)
     assert offline_window.models.missing_weights is None
     assert "ResNet-18" in offline_window.model_status.text()
@@ -80,7 +80,7 @@ def test_picking_a_model_file_while_weights_are_missing(
 ) -> None:
     offline_window.models.missing_weights.reject()
     prompts.model_path = str(tiny_model_file)
-    with qtbot.waitSignal(offline_window.controller.model_loaded, timeout=60_000):
+    with qtbot.waitSignal(offline_window.controller.model_loaded, timeout=120_000):
         offline_window.commands.open_model.trigger()
     assert "tiny.reslens" in offline_window.model_status.text()
     assert offline_window.model_bar.model.currentData() == str(tiny_model_file)
@@ -90,7 +90,7 @@ def test_random_weights_are_labelled_as_a_demo(qtbot, settings: Settings) -> Non
     options = StartOptions(model="resnet18", weights="none")
     win = MainWindow(settings, options=options)
     win.show()
-    with qtbot.waitSignal(win.controller.model_loaded, timeout=60_000):
+    with qtbot.waitSignal(win.controller.model_loaded, timeout=120_000):
         win.start()
     assert win.model_status.text().startswith("DEMO, random weights")
     assert "meaningless" in win.messages.text()
@@ -129,10 +129,29 @@ def test_an_onnx_model_file_classifies_and_explains(
     onnx_file = tmp_path / "tiny.onnx"
     onnx_file.write_bytes(data)
     prompts.model_path = str(onnx_file)
-    with qtbot.waitSignal(window.controller.model_loaded, timeout=60_000):
+    with qtbot.waitSignal(window.controller.model_loaded, timeout=120_000):
         window.commands.open_model.trigger()
     assert "onnxruntime" in window.model_status.text()
     drop(window, [image_folder / "img2.jpg"])
     wait_until_classified(qtbot, window, rows=1)
     qtbot.waitUntil(lambda: window.controller.explainer.current is not None, timeout=30_000)
     assert window.inspector.viewer.has_heat()
+
+
+def test_a_weights_file_of_another_network_says_why_in_the_dialog(
+    qtbot, offline_window: MainWindow, prompts: ScriptedPrompts, tmp_path: Path
+) -> None:
+    import torch
+
+    from engine.models.registry import build_model
+
+    wrong = tmp_path / "three-classes.pth"  # a ResNet-18 with a 3-class head: does not fit
+    torch.save(build_model("resnet18", num_classes=3).state_dict(), wrong)
+    dialog = offline_window.models.missing_weights
+    prompts.weights_path = str(wrong)
+    with qtbot.waitSignal(offline_window.controller.loader.failed, timeout=120_000):
+        qtbot.mouseClick(dialog.choose_button, Qt.MouseButton.LeftButton)
+    assert offline_window.models.missing_weights is dialog and dialog.isVisible()
+    assert "cannot be used" in dialog.reason.text()
+    assert "does not fit resnet18" in dialog.reason.text()
+    assert dialog.choose_button.isEnabled()
