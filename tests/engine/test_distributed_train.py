@@ -59,8 +59,8 @@ def test_two_processes_write_one_model_that_learns_like_one_process(
     launcher = torchrun(data, out, "--epochs", "3", home=tmp_path)
     _, errors = launcher.communicate(timeout=400)
     assert launcher.returncode == 0, errors[-3000:]
-    # the model and its split, no resume state, no temp files
-    assert sorted(p.name for p in out.parent.iterdir()) == ["ddp.reslens", "ddp.split.csv"]
+    written = sorted(p.name for p in out.parent.iterdir())
+    assert written == ["ddp.reslens", "ddp.split.csv"]  # one model and its split; no state, no temp
     assert training(out)["config"]["world_size"] == 2
     assert errors.count("epoch 1/3") == 1  # rank 0 alone prints
     # One process with the same global batch (2 x 16) takes the same optimizer steps.
