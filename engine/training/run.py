@@ -39,7 +39,7 @@ from engine.training.data import (
 )
 from engine.training.outputs import BestModel, HeldOut, RunFacts, build_result, save_trained_model
 from engine.training.prepare import build_parts, positive_index, prepare_data
-from engine.training.recipe import Evaluation, ProgressCallback, Schedule, StartingPoint
+from engine.training.recipe import Evaluation, ProgressCallback, StartingPoint
 from engine.training.records import (
     EpochRecord,
     Phase,
@@ -49,6 +49,7 @@ from engine.training.records import (
     TrainResult,
 )
 from engine.training.scan import DatasetScan, Sample
+from engine.training.schedule import Schedule, make_scheduler
 from engine.training.splits import DataSplit, fingerprint
 from engine.training.state import Position, TrainingState, load_state, state_path
 
@@ -233,7 +234,7 @@ class TrainingRun:
     def _loop(self) -> Stopped:
         c = self.config
         self.steps = steps_per_epoch(self.world.shard_length(len(self.split.train)), c.batch_size)
-        self.scheduler = recipe.make_scheduler(
+        self.scheduler = make_scheduler(
             self.optimizer, Schedule.for_run(self.steps, c.epochs), start_step=self.pos.step
         )
         self.meter = ProgressMeter((self.steps * c.epochs - self.pos.step) * c.batch_size)

@@ -34,9 +34,10 @@ from engine.training.data import steps_per_epoch as count_steps
 from engine.training.metrics import nll
 from engine.training.outputs import BestModel, RunFacts, build_result
 from engine.training.prepare import TrainingParts, prepare_data
-from engine.training.recipe import Amp, Inputs, Schedule, StartingPoint
+from engine.training.recipe import Amp, Inputs, StartingPoint
 from engine.training.records import EpochRecord, Stopped, TrainConfig, TrainResult
 from engine.training.scan import DatasetScan
+from engine.training.schedule import Schedule, make_scheduler
 from engine.training.splits import DataSplit, fingerprint
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ class _Epochs:
         )  # fmt: skip
         self.steps = count_steps(len(data.split.train), config.batch_size)
         schedule = Schedule.for_run(self.steps, config.epochs)
-        self.scheduler = recipe.make_scheduler(parts.optimizer, schedule)
+        self.scheduler = make_scheduler(parts.optimizer, schedule)
         self.best: BestModel | None = None
         self.bad_epochs = 0
         self.history: list[EpochRecord] = []

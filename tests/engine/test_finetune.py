@@ -18,9 +18,10 @@ from engine.inference.loader import load_classifier
 from engine.jobs import CancelToken
 from engine.models.model_file import read_model_info
 from engine.training.data import augment, epoch_order
-from engine.training.recipe import lr_factor, resolve_start
+from engine.training.recipe import resolve_start
 from engine.training.records import TrainConfig, TrainProgress, TrainResult
 from engine.training.run import train
+from engine.training.schedule import lr_factor
 from engine.training.state import state_path
 from tests.engine.labeled_folders import make_labeled_folder, tree_bytes
 
