@@ -27,6 +27,7 @@ from PIL import Image
 
 from engine.explain.cam import CamResult, heatmap_to_image
 from engine.imaging.preprocess import PreprocessSpec
+from engine.probabilities import softmax
 
 CamFn = Callable[[np.ndarray, int | None], CamResult]
 
@@ -109,7 +110,7 @@ def _tiled(cam: CamFn, pixels: np.ndarray, side: int, class_index: int) -> tuple
             window = pixels[:, top : top + side, left : left + side]
             result = cam(np.ascontiguousarray(window[None]), class_index)
             passes += 1
-            weight = 1.0 if result.probs is None else float(result.probs[class_index])
+            weight = float(softmax(result.logits[None])[0, class_index])  # how sure this square is
             square = (0.0, 0.0, float(side), float(side))
             local = heatmap_to_image(result.heatmap, square, (side, side)) * weight
             view = total[top : top + side, left : left + side]

@@ -2,7 +2,7 @@
 
 Exports and quantized models verify themselves on a set of images: the user's validation split
 when the model file records one, otherwise generated photo-like images. Everything here is numpy
-and Pillow only (the one softmax is :func:`engine.runtime.classifier.softmax`), so the ONNX
+and Pillow only (the one softmax is :func:`engine.probabilities.softmax`), so the ONNX
 side never imports torch.
 """
 
@@ -19,7 +19,7 @@ from PIL import Image
 
 from engine.errors import EngineError, ExportError
 from engine.imaging.preprocess import PreprocessSpec
-from engine.runtime.classifier import softmax
+from engine.probabilities import softmax
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.imaging.preprocess import CropBox, PreprocessSpec
+from engine.probabilities import softmax
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -70,14 +71,6 @@ class Explanation:
     prob: float
     crop_box: CropBox
     prediction: Prediction  # top-k for the same image, from the same forward pass
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """float (N, C) logits -> float32 (N, C) probabilities, numerically stable."""
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def top_k(probs: np.ndarray, class_names: Sequence[str], k: int) -> list[Prediction]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.runtime.classifier import softmax
+from engine.probabilities import softmax
 from engine.training.metrics import (
     expected_calibration_error,
     fit_temperature,

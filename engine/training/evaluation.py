@@ -23,7 +23,7 @@ from engine.errors import DatasetError
 from engine.jobs import CancelToken
 from engine.models.model_file import ModelInfo, load_model_file
 from engine.models.registry import build_model
-from engine.runtime.classifier import softmax
+from engine.probabilities import softmax
 from engine.training import recipe
 from engine.training.data import ImageStore, eval_batches
 from engine.training.metrics import (

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.runtime.classifier import softmax
+from engine.probabilities import softmax
 
 ECE_BINS = 15
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from engine.imaging.preprocess import PreprocessSpec
 from engine.models.model_file import ModelInfo, save_model_file
-from engine.runtime.classifier import softmax
+from engine.probabilities import softmax
 from engine.training.calibration import calibrate, cross_fitted
 from engine.training.health import assess
 from engine.training.metrics import (

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from engine.runtime.classifier import softmax
+from engine.probabilities import softmax
 from engine.training.calibration import calibrate, cross_fitted
 from engine.training.metrics import (
     classification_metrics,

@@ -16,9 +16,10 @@ from engine.models.model_file import ModelInfo, save_model_file
 from engine.onnx.export import CHECK_IMAGES, export_onnx
 from engine.onnx.parity import Tolerance
 from engine.onnx.pipeline import export_model
+from engine.probabilities import softmax
 from engine.runtime.backends.onnx_backend import onnx_classifier
 from engine.runtime.build import load_model_classifier
-from engine.runtime.classifier import Classifier, softmax
+from engine.runtime.classifier import Classifier
 from tests.conftest import photo
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from engine.inference.loader import load_classifier
-from engine.runtime.classifier import softmax, top_k
+from engine.probabilities import softmax
+from engine.runtime.classifier import top_k
 from tests.conftest import photo
 
 
