@@ -182,8 +182,14 @@ def test_save_view_writes_a_full_size_png(
     assert Image.open(tmp_path / "view.png").size == (360, 240)
 
 
-def test_settings_are_remembered(qtbot, window: MainWindow, settings: Settings) -> None:
+def test_settings_are_remembered(
+    qtbot, window: MainWindow, settings: Settings, image_folder: Path
+) -> None:
     window.model_bar.top_k.setValue(3)
+    drop(window, [image_folder / "img1.jpg"])  # the view controls apply to a shown image
+    wait_until_classified(qtbot, window, rows=1)
+    qtbot.waitUntil(window.inspector.viewer.has_heat, timeout=30_000)
+    qtbot.mouseClick(window.inspector.mode_buttons["overlay"], Qt.MouseButton.LeftButton)
     window.inspector.opacity.setValue(70)
     qtbot.mouseClick(window.inspector.mode_buttons["heatmap"], Qt.MouseButton.LeftButton)
     window.close()
