@@ -7,22 +7,23 @@ small read-ahead exist at once. A file that cannot be read becomes an error row;
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from engine.errors import EngineError
 from engine.imaging.decode import load_image
+from engine.inference.balance import DecodeBalancer
 from engine.jobs import CancelToken, Progress, ProgressMeter, ordered_map
 from engine.runtime.classifier import Classifier, Prediction
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,6 @@ class FileResult:
         return {"path": str(self.path), "predictions": self.prediction.to_dict()}
 
 
-def default_decode_workers() -> int:
-    """Decoding threads: the cores, at most 4 (inference needs its share too)."""
-    return max(1, min(4, os.cpu_count() or 1))
-
-
 def classify_files(
     classifier: Classifier,
     paths: Iterable[Path],
@@ -58,11 +54,14 @@ def classify_files(
     decode_workers: int | None = None,
     cancel: CancelToken | None = None,
     on_progress: ProgressCallback | None = None,
+    balancer: DecodeBalancer | None = None,
 ) -> Iterator[FileResult]:
     """Yield one :class:`FileResult` per path, in input order.
 
     Decoding (with JPEG draft mode down to the size the model needs) and preprocessing run on
-    ``decode_workers`` threads while the model runs on the caller's thread. Raises
+    worker threads while the model runs on the caller's thread. How many decoders run is
+    measured as the run goes (:mod:`engine.inference.balance`; pass ``balancer`` to read its
+    figures); ``decode_workers`` fixes the number instead. Raises
     :class:`~engine.errors.Cancelled` at the next image once ``cancel`` is set.
     """
     if batch_size < 1:
@@ -75,12 +74,18 @@ def classify_files(
         return spec.to_array(load_image(path, min_side=spec.resize))
 
     meter = ProgressMeter(total)
-    workers = decode_workers or default_decode_workers()
+    if balancer is None:
+        balancer = DecodeBalancer(fixed=decode_workers)
+    workers = balancer.maximum
     pending: list[tuple[Path, np.ndarray | str]] = []
     decoded = ordered_map(
-        decode, paths, workers=workers, in_flight=batch_size + 2 * workers, cancel=cancel
+        balancer.wrap(decode),
+        paths,
+        workers=workers,
+        in_flight=batch_size + 2 * workers,
+        cancel=cancel,
     )
-    for path, future in decoded:
+    for path, future in _timed(decoded, balancer):
         exc = future.exception()
         if exc is None:
             pending.append((path, future.result()))
@@ -89,8 +94,19 @@ def classify_files(
         else:
             raise exc
         if sum(not isinstance(item, str) for _, item in pending) >= batch_size:
-            yield from _flush(classifier, pending, top_k, meter, on_progress)
-    yield from _flush(classifier, pending, top_k, meter, on_progress)
+            yield from _flush(classifier, pending, top_k, meter, on_progress, balancer)
+    yield from _flush(classifier, pending, top_k, meter, on_progress, balancer)
+    log.debug("decoding: %s", balancer.describe())
+
+
+def _timed(items: Iterator[T], balancer: DecodeBalancer) -> Iterator[T]:
+    """``items``, with the time spent waiting for each one told to ``balancer``."""
+    while True:
+        with balancer.waiting():
+            item = next(items, None)
+        if item is None:
+            return
+        yield item
 
 
 def _flush(
@@ -99,11 +115,15 @@ def _flush(
     top_k: int,
     meter: ProgressMeter,
     on_progress: ProgressCallback | None,
+    balancer: DecodeBalancer,
 ) -> Iterator[FileResult]:
     if not pending:
         return
     arrays = [item for _, item in pending if not isinstance(item, str)]
-    predictions = iter(classifier.predict_batch(np.stack(arrays), top_k) if arrays else [])
+    predictions: Iterator[Prediction] = iter([])
+    if arrays:
+        with balancer.model(len(arrays)):
+            predictions = iter(classifier.predict_batch(np.stack(arrays), top_k))
     results = [
         FileResult(path, error=item)
         if isinstance(item, str)
