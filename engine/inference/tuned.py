@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.atomic import atomic_write_text
-from engine.errors import ExportError
+from engine.errors import EngineError, ExportError
 from engine.inference.tuner import (
     REFERENCE,
+    TENSORRT,
     TUNING_TOLERANCE,
     Offer,
     Trial,
@@ -111,6 +112,13 @@ def _int8_path(model: CachedModel, fp32: Path) -> Path:
 
 def open_candidate(name: str, model: CachedModel, build: Build, device: str) -> Classifier:
     """The classifier that candidate ``name`` ("onnxruntime fp32", "torch bf16" ...) runs."""
+    if name == TENSORRT:
+        from engine.runtime.backends.tensorrt import tensorrt_backend
+
+        gpu = int(device.partition(":")[2] or 0)
+        fp32 = cached_onnx(model, build=build)
+        engine = tensorrt_backend(fp32, device_id=gpu, engine_cache=model.path(".tensorrt"))
+        return onnx_backed(engine, model.source)
     if name == "onnxruntime int8":
         int8 = _int8_path(model, cached_onnx(model, build=build))
         return onnx_backed(OnnxBackend(int8, device="cpu"), model.source)
@@ -147,6 +155,7 @@ def tune(
         onnxruntime=problem,
         allow_int8=allow_int8,
         cuda_bf16=_cuda_bf16(device),
+        tensorrt=_tensorrt_problem(device),
     )
     images, _ = verification_images(model, reference.preprocess.resize)
     check = batches(images, reference.preprocess)
@@ -179,13 +188,21 @@ def _try(
 ) -> Trial:
     try:
         candidate = open_candidate(offer.name, model, build, device)
-    except (ExportError, OSError, RuntimeError) as exc:
+    except (EngineError, OSError, RuntimeError) as exc:
         return Trial(offer.name, 0.0, None, f"refused: it could not be prepared ({exc})")
     backend: Backend = candidate.backend
     temperature = candidate.temperature
     return trial(
         offer.name, backend.logits, check, expected, temperature=temperature, tolerance=tolerance
     )
+
+
+def _tensorrt_problem(device: str) -> str | None:
+    if not device.startswith("cuda"):
+        return "not a CUDA device"
+    from engine.runtime.backends.tensorrt import tensorrt_problem
+
+    return tensorrt_problem()
 
 
 def _cuda_bf16(device: str) -> bool:

@@ -2,8 +2,9 @@
 
 Candidates (see :func:`plan`): ONNX Runtime fp32 on the verified export; PyTorch fp32 (the
 reference every other candidate is checked against); PyTorch bf16 autocast where the CPU has
-AMX-BF16 or AVX512-BF16 (or a CUDA GPU: bf16, else fp16); ONNX Runtime INT8 only when the user
-allows it (``--fast``: it changes probabilities slightly). Each candidate runs the
+AMX-BF16 or AVX512-BF16 (or a CUDA GPU: bf16, else fp16); on a GPU, ONNX Runtime fp32 runs
+its CUDA provider, and its TensorRT provider is a candidate where TensorRT's libraries are
+installed; ONNX Runtime INT8 only when the user allows it (``--fast``: it changes probabilities slightly). Each candidate runs the
 verification images (a model file's validation split, else generated photos: a few batches),
 which gives both its speed and its agreement with fp32; one beyond :data:`TUNING_TOLERANCE` is
 refused, with its figures, and never used. The decisions (:func:`plan`, :func:`choose`) are
@@ -35,6 +36,7 @@ BASELINE_MARGIN = 1.15
 """Another candidate replaces the baseline only when this much faster (beyond run-to-run noise;
 the baseline also starts seconds sooner, without importing torch)."""
 REFERENCE = "torch fp32"
+TENSORRT = "onnxruntime tensorrt"
 
 Runner = Callable[[np.ndarray], np.ndarray]
 
@@ -130,19 +132,24 @@ def plan(
     onnxruntime: str | None,
     allow_int8: bool,
     cuda_bf16: bool = False,
+    tensorrt: str | None = "not looked for",
 ) -> tuple[list[Offer], list[Offer]]:
     """(candidates to try, candidates not tried) for a device type; pure, flags as input.
 
-    ``onnxruntime``: None when ONNX Runtime (and the verified export) is usable, else why not.
+    ``onnxruntime``: None when ONNX Runtime (and the verified export) is usable, else why not;
+    ``tensorrt`` the same for its TensorRT provider (looked at on CUDA only).
     The reference (torch fp32) is always tried: it is the yardstick, and its speed is free.
     """
     offered = [Offer(REFERENCE, "the fp32 reference every other candidate is checked against")]
     skipped: list[Offer] = []
     ort = offered if onnxruntime is None else skipped
-    ort.append(Offer(BASELINE, onnxruntime or "the verified ONNX export"))
+    where = "its CUDA provider" if device_type == "cuda" else "the verified ONNX export"
+    ort.append(Offer(BASELINE, onnxruntime or where))
     if device_type == "cuda":
         dtype = "bf16" if cuda_bf16 else "fp16"
         offered.append(Offer(f"torch {dtype}", f"CUDA autocast ({dtype} on this GPU)"))
+        problem = onnxruntime or tensorrt
+        (skipped if problem else offered).append(Offer(TENSORRT, problem or "TensorRT found"))
         skipped.append(Offer("onnxruntime int8", "INT8 QDQ is a CPU path"))
         return offered, skipped
     feature = bf16_support(cpu_flags)

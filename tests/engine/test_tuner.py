@@ -11,7 +11,7 @@ import pytest
 
 from engine.inference.loader import load_classifier
 from engine.inference.tuned import load_tuned, read_tuning, tuning_path
-from engine.inference.tuner import BASELINE, REFERENCE, Trial, Tuning, choose, plan
+from engine.inference.tuner import BASELINE, REFERENCE, TENSORRT, Trial, Tuning, choose, plan
 from engine.onnx.cache import cached_model
 from engine.onnx.parity import Tolerance
 from engine.runtime.machine import Machine, this_machine
@@ -37,6 +37,36 @@ def test_candidates_follow_the_machine_and_the_int8_permission() -> None:
     assert {o.name: o.reason for o in skipped}[BASELINE] == "not installed"
     offered, _ = plan("cuda", cpu_flags=AVX2, onnxruntime=None, allow_int8=True, cuda_bf16=False)
     assert _names(offered) == [REFERENCE, BASELINE, "torch fp16"]
+
+
+def test_tensorrt_is_a_candidate_on_a_gpu_only_where_its_libraries_are() -> None:
+    offered, skipped = plan(
+        "cuda", cpu_flags=AVX2, onnxruntime=None, allow_int8=False, cuda_bf16=True, tensorrt=None
+    )
+    assert _names(offered) == [REFERENCE, BASELINE, "torch bf16", TENSORRT]
+    assert {o.name: o.reason for o in offered}[BASELINE] == "its CUDA provider"
+    missing = "TensorRT's libraries are not installed (libnvinfer.so.10)"
+    offered, skipped = plan(
+        "cuda", cpu_flags=AVX2, onnxruntime=None, allow_int8=False, tensorrt=missing
+    )
+    assert TENSORRT not in _names(offered)
+    assert {o.name: o.reason for o in skipped}[TENSORRT] == missing
+    offered, _ = plan("cpu", cpu_flags=AVX2, onnxruntime=None, allow_int8=True, tensorrt=None)
+    assert TENSORRT not in _names(offered)
+
+
+def test_tensorrt_without_its_libraries_says_what_is_missing(tmp_path: Path) -> None:
+    """This machine's onnxruntime-gpu lists the TensorRT provider but has no libnvinfer:
+    the tuner is told why, and opening it fails with that reason instead of falling back."""
+    from engine.errors import ModelLoadError
+    from engine.runtime.backends.tensorrt import tensorrt_backend, tensorrt_problem
+
+    problem = tensorrt_problem()
+    if problem is None:
+        pytest.skip("TensorRT is installed here")
+    assert "TensorRT" in problem
+    with pytest.raises(ModelLoadError, match="TensorRT cannot be used"):
+        tensorrt_backend(tmp_path / "model.onnx", device_id=0, engine_cache=tmp_path / "trt")
 
 
 def test_a_refused_candidate_is_never_chosen_however_fast() -> None:

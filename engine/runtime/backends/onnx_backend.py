@@ -201,7 +201,8 @@ def _preload_cuda(ort: ModuleType) -> None:
         log.debug("onnxruntime.preload_dlls: %s", out.getvalue().strip())
 
 
-def _session_options(ort: ModuleType, threads: int | None) -> Any:
+def session_options(ort: ModuleType, threads: int | None) -> Any:
+    """ResLens's session options: full graph optimisation, ``threads`` intra-op threads."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -256,7 +257,7 @@ def open_session(
     ort = import_onnxruntime()
     kind, device_id = _parse_device(device)
     source = model if isinstance(model, bytes) else str(model)
-    options = _session_options(ort, threads)
+    options = session_options(ort, threads)
     session, note = None, "CPU provider: the CPU was requested"
     if kind != "cpu":
         session, why = _cuda_session(ort, source, options, device_id)
@@ -281,17 +282,23 @@ class OnnxBackend:
 
     ``model``: path to a ``.onnx`` file or its bytes. ``device``: "auto" (CUDA when its
     provider loads, else CPU), "cpu", "cuda" or "cuda:N". ``threads``: intra-op threads
-    (default :func:`default_threads`).
+    (default :func:`default_threads`). ``session``: (session, device, note) opened elsewhere
+    (the TensorRT provider, :mod:`engine.runtime.backends.tensorrt`).
     """
 
     name = "onnxruntime"
 
     def __init__(
-        self, model: str | Path | bytes, *, device: str = "auto", threads: int | None = None
+        self,
+        model: str | Path | bytes,
+        *,
+        device: str = "auto",
+        threads: int | None = None,
+        session: tuple[Any, str, str] | None = None,
     ) -> None:
         self._model = model
         self.label = "in-memory ONNX model" if isinstance(model, bytes) else str(model)
-        self.session, self.device, self.provider_note = open_session(
+        self.session, self.device, self.provider_note = session or open_session(
             model, device=device, threads=threads
         )
         meta = self.session.get_modelmeta().custom_metadata_map
