@@ -4,16 +4,21 @@ Folder classification decodes photos on worker threads while the model runs on t
 thread, on the same cores. Too few decoders starve the model (a GPU, or INT8 on a CPU, eats
 images faster than one core decodes 12 MP JPEGs); too many take cores from the model's own
 threads. The right number depends on the photos (a 12 MP JPEG costs about ten times a 0.2 MP
-one), the machine and the backend, so :class:`DecodeBalancer` measures both sides:
+one), the machine and the backend, so :class:`DecodeBalancer` measures it while the run goes:
 
-* each decode's CPU time (``time.thread_time``: contention does not inflate it);
-* each batch's CPU time in the whole process while the model ran, less what the decoders
-  spent meanwhile: the core-seconds the model's own threads (ONNX Runtime's or oneDNN's
-  pool, or the thread feeding a GPU) cost per image;
-* how long the model waited for decoded images.
+* the throughput of each decoder count it runs, over a few batches at a time; a
+  :class:`DecoderSearch` moves to a neighbouring count when that one measured faster, and
+  measures the neighbours again now and then (photos in a folder change);
+* each decode's CPU time (``time.thread_time``: contention does not inflate it), and each
+  batch's CPU time in the whole process while the model ran, less what the decoders spent
+  meanwhile: the core-seconds the model's own threads (ONNX Runtime's or oneDNN's pool, or
+  the thread feeding a GPU) cost per image. The share of the cores decoding needs,
+  ``d / (d + m)`` (:func:`decoders_needed`), is the first count the search jumps to.
 
-Decoding needs the share ``d / (d + m)`` of the cores (:func:`decoders_needed`); the gate lets
-that many decoders run, rounded up, plus one more for each recent batch that had to wait.
+Why not the CPU figures alone: on two cores with ONNX Runtime fp32 and 12 MP photos they
+say one decoder (decoding is a fifth of the work), but one decoder next to the model's two
+threads slows both, and two measured 6-12% faster (bench/pipeline.py); where the figures are
+right, the search confirms them.
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 SMOOTHING = 0.3
-"""Weight of the newest batch in the running averages (photos in a folder vary)."""
-WAIT_SHARE = 0.1
-"""The model waited for images when its wait exceeded this share of its own batch time."""
-CALM_BATCHES = 8
-"""Batches without a wait before one extra decoder is given back."""
+"""Weight of the newest figure in the running averages (photos in a folder vary)."""
+WINDOW_BATCHES = 2
+"""Batches measured per decoder count (after one batch to settle on a new count)."""
+MARGIN = 0.03
+"""A count replaces the current one only when this much faster (run-to-run noise)."""
+REPROBE_WINDOWS = 8
+"""Windows spent on one count before its neighbours are measured again."""
 
 
 def available_cores() -> int:
@@ -89,13 +96,48 @@ class DecodeGate:
                 self._cond.notify()
 
 
+class DecoderSearch:
+    """Which decoder count to run next, from the throughput each count measured.
+
+    Pure: :meth:`measured` takes images/s (tests give it figures). Order of exploration: the
+    count the CPU figures suggest, then the neighbours of the fastest count so far; once they are
+    measured it moves to the fastest (beyond :data:`MARGIN`) or stays, and after
+    :data:`REPROBE_WINDOWS` windows forgets the neighbours' figures to measure them again.
+    """
+
+    def __init__(self, maximum: int, start: int | None = None) -> None:
+        self.maximum = maximum
+        self.current = min(max(start or maximum, 1), maximum)
+        self.rates: dict[int, float] = {}
+        self._stayed = 0
+
+    def measured(self, rate: float, suggested: int | None = None) -> int:
+        """Record ``rate`` (images/s) for the current count; return the count to run next."""
+        old = self.rates.get(self.current)
+        self.rates[self.current] = rate if old is None else (old + rate) / 2
+        best = max(self.rates, key=self.rates.__getitem__)
+        candidates = [suggested] if suggested else []
+        candidates += [best - 1, best + 1]
+        for count in candidates:
+            if 1 <= count <= self.maximum and count not in self.rates:
+                self.current, self._stayed = count, 0
+                return count
+        if self.rates[best] > (1 + MARGIN) * self.rates[self.current]:
+            self.current, self._stayed = best, 0
+            return best
+        self._stayed += 1
+        if self._stayed >= REPROBE_WINDOWS:
+            self.rates = {self.current: self.rates[self.current]}
+            self._stayed = 0
+        return self.current
+
+
 class DecodeBalancer:
     """Measures decoding and the model during a run and sets how many decoders may run.
 
-    Use :meth:`wrap` on the decode function (the thread pool has :attr:`maximum` threads),
-    :meth:`waiting` around the consumer's wait for the next decoded image, and
-    :meth:`model` around each batch the model runs. ``fixed``: run that many decoders
-    whatever the figures say (they are still measured). The first batch runs with all of them.
+    Use :meth:`wrap` on the decode function (the thread pool has :attr:`maximum` threads)
+    and :meth:`model` around each batch the model runs. ``fixed``: run that many decoders
+    whatever the figures say (they are still measured). The run starts with all of them.
     """
 
     def __init__(self, cores: int | None = None, *, fixed: int | None = None) -> None:
@@ -105,14 +147,14 @@ class DecodeBalancer:
         self.fixed = fixed is not None
         self.maximum = fixed or self.cores
         self.gate = DecodeGate(self.maximum)
+        self.search = DecoderSearch(self.maximum)
         self.decode_s: float | None = None  # CPU seconds per decoded image (running average)
         self.model_s: float | None = None  # model CPU seconds per image (running average)
         self._lock = threading.Lock()
         self._decode_total = 0.0  # CPU seconds all decoders spent, ever
-        self._waited = 0.0  # seconds the consumer waited since the last batch
-        self._extra = 0
-        self._calm = 0
-        self._batches = 0
+        self._batches = 0  # batches since the count last changed (the first one settles)
+        self._window: list[tuple[int, float]] = []  # (images, seconds) of the measured batches
+        self._last_end: float | None = None
 
     @property
     def decoders(self) -> int:
@@ -138,53 +180,52 @@ class DecodeBalancer:
             self.decode_s = _average(self.decode_s, seconds)
 
     @contextmanager
-    def waiting(self) -> Iterator[None]:
-        """Around the consumer's wait for the next decoded image."""
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self._waited += time.perf_counter() - start
-
-    @contextmanager
     def model(self, images: int) -> Iterator[None]:
-        """Around one batch of ``images`` on the model; rebalances when it is done."""
+        """Around one batch of ``images`` on the model; rebalances every few batches."""
         with self._lock:
             decoded_before = self._decode_total
-        cpu_before, wall_before = time.process_time(), time.perf_counter()
+        cpu_before = time.process_time()
         yield
-        wall = time.perf_counter() - wall_before
+        end = time.perf_counter()
         with self._lock:
             decoders_cpu = self._decode_total - decoded_before
         own = max(time.process_time() - cpu_before - decoders_cpu, 0.0)
         if images > 0:
-            self._batches += 1
             self.model_s = _average(self.model_s, own / images)
-            # The first batch always waits: the pipeline is filling.
-            self._rebalance(waited=self._batches > 1 and self._waited > WAIT_SHARE * wall)
-        self._waited = 0.0
+            self._finished_batch(images, end)
 
-    def _rebalance(self, *, waited: bool) -> None:
-        if self.fixed or self.decode_s is None or self.model_s is None:
+    def _finished_batch(self, images: int, end: float) -> None:
+        """A batch ended at ``end``: the time since the previous one ended is its cost
+        (waiting for decoded images included), unless it is the first at a new count."""
+        last, self._last_end = self._last_end, end
+        self._batches += 1
+        if last is None or self._batches == 1 or self.fixed:
             return
-        if waited:
-            self._extra, self._calm = self._extra + 1, 0
-        else:
-            self._calm += 1
-            if self._calm >= CALM_BATCHES and self._extra:
-                self._extra, self._calm = self._extra - 1, 0
-        need = decoders_needed(self.decode_s, self.model_s, self.cores)
-        self._extra = min(self._extra, self.maximum - need)
-        self.gate.set_limit(need + self._extra)
+        self._window.append((images, end - last))
+        if len(self._window) < WINDOW_BATCHES:
+            return
+        rate = sum(n for n, _ in self._window) / max(sum(s for _, s in self._window), 1e-9)
+        self._window = []
+        suggested = None
+        if self.decode_s is not None and self.model_s is not None:
+            suggested = min(decoders_needed(self.decode_s, self.model_s, self.cores), self.maximum)
+        count = self.search.measured(rate, suggested)
+        if count != self.gate.limit:
+            self.gate.set_limit(count)
+            self._batches = 0
 
     def describe(self) -> str:
         """The balance in words, for logs and benchmarks."""
-        if self.decode_s is None or self.model_s is None:
-            return f"{self.decoders} of {self.maximum} decoders (not measured yet)"
-        return (
-            f"{self.decoders} of {self.maximum} decoders: decoding {self.decode_s * 1e3:.1f} ms, "
-            f"model {self.model_s * 1e3:.1f} ms of CPU per image on {self.cores} cores"
-        )
+        text = f"{self.decoders} of {self.maximum} decoders"
+        if self.decode_s is not None and self.model_s is not None:
+            text += (
+                f": decoding {self.decode_s * 1e3:.1f} ms, model {self.model_s * 1e3:.1f} ms "
+                f"of CPU per image on {self.cores} cores"
+            )
+        if self.search.rates:
+            rates = ", ".join(f"{n}: {r:.1f}" for n, r in sorted(self.search.rates.items()))
+            text += f"; images/s by decoders {rates}"
+        return text
 
 
 def _average(old: float | None, new: float) -> float:

@@ -4,34 +4,35 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-
 from engine.imaging.walk import find_images
-from engine.inference.balance import DecodeBalancer, DecodeGate, decoders_needed
+from engine.inference.balance import (
+    REPROBE_WINDOWS,
+    DecodeBalancer,
+    DecodeGate,
+    DecoderSearch,
+    decoders_needed,
+)
 from engine.inference.batch import classify_files
 from engine.inference.loader import load_classifier
+from engine.jobs import ordered_map
 
 
-def spin(seconds: float) -> None:
-    """Keep this thread's core busy for ``seconds`` of its own CPU time."""
-    end = time.thread_time() + seconds
-    while time.thread_time() < end:
-        pass
-
-
-def drive(balancer: DecodeBalancer, decode_s: float, model_s: float, batches: int = 8) -> None:
-    """Run ``batches`` of 4 images: decode on the balancer's threads, then the model here."""
-    decode = balancer.wrap(lambda _: spin(decode_s))
-    with ThreadPoolExecutor(balancer.maximum) as pool:
-        for _ in range(batches):
-            futures = [pool.submit(decode, i) for i in range(4)]
-            with balancer.waiting():
-                wait(futures)
+def drive(balancer: DecodeBalancer, decode_s: float, model_s: float, images: int) -> None:
+    """A pipeline like classify_files: decodes run ahead on the balancer's threads while
+    batches of 4 go through the "model" here. Sleeping stands for a decode waiting on a
+    slow disk or network share and for a GPU: both leave the CPU free."""
+    decode = balancer.wrap(lambda _: time.sleep(decode_s))
+    stream = ordered_map(decode, range(images), workers=balancer.maximum, in_flight=12)
+    batch: list[int] = []
+    for item, _ in stream:
+        batch.append(item)
+        if len(batch) == 4:
             with balancer.model(4):
-                spin(4 * model_s)
+                time.sleep(4 * model_s)
+            batch.clear()
 
 
 def test_decoders_needed_follows_the_share_of_the_work() -> None:
@@ -69,32 +70,50 @@ def test_gate_lets_through_no_more_than_its_limit_and_follows_a_new_one() -> Non
     assert most[0] == 4
 
 
-def test_expensive_decoding_and_a_cheap_model_get_every_core_decoding() -> None:
-    """Like a GPU fed 12 MP JPEGs: the model costs the CPU little, decoding a lot."""
+def test_search_keeps_two_decoders_where_two_measured_faster_than_the_figures_say() -> None:
+    """Two cores, ONNX Runtime fp32 and 12 MP photos, as bench/pipeline.py measured them."""
+    search = DecoderSearch(maximum=2)
+    rates = {1: 10.9, 2: 12.2}
+    count = search.current
+    for _ in range(10):
+        count = search.measured(rates[count], suggested=1)
+    assert count == 2 and set(search.rates) == {1, 2}
+
+
+def test_search_finds_the_fastest_count_among_many_cores() -> None:
+    """16 cores, a CPU model: the figures suggest 5 decoders, and 6 is in fact the fastest."""
+    search = DecoderSearch(maximum=16)
+
+    def rate(count: int) -> float:
+        return 100 - 3 * (count - 6) ** 2
+
+    seen = [search.current]
+    for _ in range(8):
+        seen.append(search.measured(rate(seen[-1]), suggested=5))
+    assert seen[:3] == [16, 5, 4]  # the suggestion first, then the neighbours
+    assert seen[-1] == 6 and 16 not in seen[2:]
+
+
+def test_search_ignores_noise_and_follows_a_real_change() -> None:
+    search = DecoderSearch(maximum=2)
+    rates = {1: 20.0, 2: 20.3}  # within the margin: no flapping between the two
+    counts = [search.measured(rates[search.current]) for _ in range(4)]
+    assert len(set(counts[1:])) == 1
+    rates = {1: 30.0, 2: 15.0}  # the photos changed: one decoder is now much faster
+    for _ in range(2 * REPROBE_WINDOWS + 2):
+        search.measured(rates[search.current])
+    assert search.current == 1
+
+
+def test_a_decoder_bound_run_gets_every_decoder() -> None:
+    """Decodes wait on a slow share while the model (a GPU) costs little: throughput grows
+    with each decoder, and after trying fewer the balancer runs them all."""
     balancer = DecodeBalancer(cores=4)
-    drive(balancer, decode_s=0.01, model_s=0.0002)
-    assert balancer.decode_s == pytest.approx(0.01, rel=0.5)
-    assert balancer.model_s is not None and balancer.model_s < 0.003
+    drive(balancer, decode_s=0.006, model_s=0.0005, images=4 * 40)
+    assert set(balancer.search.rates) == {1, 2, 3, 4}
     assert balancer.decoders == 4
-
-
-def test_cheap_decoding_and_an_expensive_model_leave_the_cores_to_the_model() -> None:
-    """Like thumbnails on a CPU model: one decoder keeps up, the other cores classify."""
-    balancer = DecodeBalancer(cores=4)
-    drive(balancer, decode_s=0.0005, model_s=0.02, batches=6)
-    assert balancer.model_s == pytest.approx(0.02, rel=0.5)
-    assert balancer.decoders == 1
-    assert "1 of 4 decoders" in balancer.describe()
-
-
-def test_a_model_kept_waiting_gets_more_decoders_than_the_figures_alone() -> None:
-    """In ``drive`` the model always waits for a whole batch to decode: the balancer adds
-    decoders beyond the share the CPU figures give, up to the cores."""
-    balancer = DecodeBalancer(cores=4)
-    drive(balancer, decode_s=0.003, model_s=0.009)
-    assert balancer.decode_s is not None and balancer.model_s is not None
-    assert decoders_needed(balancer.decode_s, balancer.model_s, 4) < 4
-    assert balancer.decoders == 4
+    assert balancer.search.rates[4] > 2 * balancer.search.rates[1]
+    assert "4 of 4 decoders" in balancer.describe()
 
 
 def test_fixed_decoders_stay_fixed(tiny_model_file: Path, image_folder: Path) -> None:
