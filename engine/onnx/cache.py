@@ -28,6 +28,7 @@ from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.errors import ExportError, ModelLoadError
 from engine.imaging.preprocess import PreprocessSpec
 from engine.models.registry import get_architecture
+from engine.onnx import digests
 from engine.resources import bundled_onnx_dir
 from engine.runtime.backends.onnx_backend import OnnxBackend
 from engine.versions import version_or_unknown
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
     from engine.runtime.classifier import Classifier, ModelSource
 
 log = logging.getLogger(__name__)
-
-_CHUNK = 1 << 20
 
 
 def cache_dir() -> Path:
@@ -53,12 +52,8 @@ def cache_dir() -> Path:
 
 
 def file_digest(path: Path) -> str:
-    """sha256 hex digest of a file's bytes (about 0.2 s for ResNet-50's 100 MB)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """sha256 hex digest of a file's bytes (hashed once while the file stays the same)."""
+    return digests.file_digest(path, cache_dir().parent / "digests")
 
 
 def cache_key(weights_file: Path, arch: str, preprocess: PreprocessSpec | str) -> str:
@@ -178,15 +173,30 @@ def cached_backend(
 ) -> OnnxBackend:
     """An ONNX Runtime session over the cached export; a damaged cache file is made again."""
     path = cached_onnx(model, build=build, cancel=cancel)
+    copy = optimized_copy(model, "fp32")
     try:
-        return OnnxBackend(path, device=device)
+        return OnnxBackend(path, device=device, optimized_copy=copy)
     except ModelLoadError as exc:
         if "CUDA was requested" in str(exc):
             raise
         log.warning("cached export %s is unusable (%s); exporting again", path, exc)
         if path.parent != bundled_onnx_dir():  # never touch the bundle: export to the cache
             path.unlink(missing_ok=True)
-        return OnnxBackend(cached_onnx(model, build=build, use_bundle=False), device=device)
+        copy.unlink(missing_ok=True)
+        path = cached_onnx(model, build=build, use_bundle=False)
+        return OnnxBackend(path, device=device, optimized_copy=copy)
+
+
+def optimized_copy(model: CachedModel, kind: str) -> Path:
+    """Where the ``kind`` ("fp32", "int8") export's graph optimised for this machine lives
+    (in the cache, named by the machine); copies made for another machine are removed."""
+    from engine.runtime.machine import this_machine
+
+    path = model.path(f".{kind}-{this_machine().key()[:16]}.opt.onnx")
+    if not path.exists():
+        for stale in path.parent.glob(model.path(f".{kind}-*.opt.onnx").name):
+            stale.unlink(missing_ok=True)
+    return path
 
 
 def torch_builder(
