@@ -28,7 +28,14 @@ from engine.inference.tuner import (
     plan,
     trial,
 )
-from engine.onnx.cache import CachedModel, cached_backend, cached_model, cached_onnx, onnx_backed
+from engine.onnx.cache import (
+    CachedModel,
+    cached_backend,
+    cached_model,
+    cached_onnx,
+    onnx_backed,
+    optimized_copy,
+)
 from engine.onnx.export import CHECK_IMAGES
 from engine.onnx.parity import Tolerance, batches, generated_images, load_images
 from engine.onnx.parity import validation_images as recorded_validation
@@ -121,7 +128,8 @@ def open_candidate(name: str, model: CachedModel, build: Build, device: str) -> 
         return onnx_backed(engine, model.source)
     if name == "onnxruntime int8":
         int8 = _int8_path(model, cached_onnx(model, build=build))
-        return onnx_backed(OnnxBackend(int8, device="cpu"), model.source)
+        copy = optimized_copy(model, "int8")
+        return onnx_backed(OnnxBackend(int8, device="cpu", optimized_copy=copy), model.source)
     if name.startswith("onnxruntime"):
         return onnx_backed(cached_backend(model, build=build, device=device), model.source)
     classifier = build()

@@ -154,3 +154,28 @@ def test_a_damaged_onnx_file_is_refused_clearly(tmp_path: Path) -> None:
     broken.write_bytes(b"\x08\x07 this is not a protobuf model")
     with pytest.raises(ModelLoadError, match="is not a usable ONNX model"):
         onnx_classifier(broken, device="cpu")
+
+
+def test_a_graph_optimised_once_opens_again_with_the_same_outputs(
+    model_path: Path, tmp_path: Path
+) -> None:
+    """The optimised copy (faster start-up) gives exactly what the export gives; a damaged
+    copy, or one older than its export, is made again instead of being used."""
+    import os
+
+    copy = tmp_path / "model.cpu-machine.opt.onnx"
+    batch = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    plain = OnnxBackend(model_path, device="cpu").logits(batch)
+    first = OnnxBackend(model_path, device="cpu", optimized_copy=copy)
+    assert copy.is_file() and first.info.class_names
+    again = OnnxBackend(model_path, device="cpu", optimized_copy=copy)
+    np.testing.assert_array_equal(again.logits(batch), plain)
+    assert again.info == first.info  # the copy keeps the model's metadata
+    copy.write_bytes(b"damaged")
+    np.testing.assert_array_equal(
+        OnnxBackend(model_path, device="cpu", optimized_copy=copy).logits(batch), plain
+    )
+    assert copy.stat().st_size > 1000  # made again
+    os.utime(copy, ns=(0, 0))  # older than the export it came from
+    OnnxBackend(model_path, device="cpu", optimized_copy=copy)
+    assert copy.stat().st_mtime_ns >= model_path.stat().st_mtime_ns

@@ -31,6 +31,7 @@ import numpy as np
 
 from engine.errors import ModelLoadError
 from engine.models.card import META_PREFIX, ModelCard
+from engine.runtime.backends.optimized_graph import open_with_optimized_copy
 from engine.versions import version_or_unknown
 
 if TYPE_CHECKING:
@@ -251,9 +252,16 @@ def _parse_device(device: str) -> tuple[str, int]:
 
 
 def open_session(
-    model: str | Path | bytes, *, device: str = "auto", threads: int | None = None
+    model: str | Path | bytes,
+    *,
+    device: str = "auto",
+    threads: int | None = None,
+    optimized_copy: Path | None = None,
 ) -> tuple[Any, str, str]:
-    """Open an inference session -> (session, device in words, note on the provider choice)."""
+    """Open an inference session -> (session, device in words, note on the provider choice).
+
+    ``optimized_copy``: where a CPU session keeps its graph optimised for this machine
+    (:mod:`engine.runtime.backends.optimized_graph`), to start faster next time."""
     ort = import_onnxruntime()
     kind, device_id = _parse_device(device)
     source = model if isinstance(model, bytes) else str(model)
@@ -269,7 +277,10 @@ def open_session(
         note = f"CPU provider: {why}"
     if session is None:
         try:
-            session = _open(ort, source, options, ["CPUExecutionProvider"])
+            if optimized_copy is not None and isinstance(source, str):
+                session = open_with_optimized_copy(ort, source, options, optimized_copy)
+            else:
+                session = _open(ort, source, options, ["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime's errors derive from Exception only
             label = "the model" if isinstance(model, bytes) else str(model)
             raise ModelLoadError(f"{label} is not a usable ONNX model: {exc}") from exc
@@ -283,7 +294,8 @@ class OnnxBackend:
     ``model``: path to a ``.onnx`` file or its bytes. ``device``: "auto" (CUDA when its
     provider loads, else CPU), "cpu", "cuda" or "cuda:N". ``threads``: intra-op threads
     (default :func:`default_threads`). ``session``: (session, device, note) opened elsewhere
-    (the TensorRT provider, :mod:`engine.runtime.backends.tensorrt`).
+    (the TensorRT provider, :mod:`engine.runtime.backends.tensorrt`). ``optimized_copy``: see
+    :func:`open_session`.
     """
 
     name = "onnxruntime"
@@ -295,11 +307,12 @@ class OnnxBackend:
         device: str = "auto",
         threads: int | None = None,
         session: tuple[Any, str, str] | None = None,
+        optimized_copy: Path | None = None,
     ) -> None:
         self._model = model
         self.label = "in-memory ONNX model" if isinstance(model, bytes) else str(model)
         self.session, self.device, self.provider_note = session or open_session(
-            model, device=device, threads=threads
+            model, device=device, threads=threads, optimized_copy=optimized_copy
         )
         meta = self.session.get_modelmeta().custom_metadata_map
         self.info = OnnxModelInfo.from_metadata(meta, self.label)
