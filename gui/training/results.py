@@ -55,6 +55,10 @@ class ConfusionTable(QTableWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        # Long class names keep their start and end ("hubble…field"); the tooltip has it all.
+        self.horizontalHeader().setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.verticalHeader().setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.verticalHeader().setMaximumWidth(180)
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.setToolTip(
             "Rows: true class. Columns: predicted class. Click a cell to see those images."
@@ -69,7 +73,9 @@ class ConfusionTable(QTableWidget):
             header = QTableWidgetItem(name)
             header.setToolTip(f"predicted as {name}")
             self.setHorizontalHeaderItem(j, header)
-        self.setVerticalHeaderLabels(list(names))
+            true = QTableWidgetItem(name)
+            true.setToolTip(f"true class {name}")
+            self.setVerticalHeaderItem(j, true)
         for i, row in enumerate(confusion):
             total = max(1, sum(row))
             for j, count in enumerate(row):
