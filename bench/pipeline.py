@@ -104,16 +104,24 @@ def bound(decode_s: float, model_rate: float, model_threads: int, cores: int) ->
     return cores / (decode_s + model_threads / model_rate)
 
 
-def run_process(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """Run ``cmd``; return (wall seconds, peak RSS in MB, exit code)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in (0, 1):
-        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr.read().decode() if proc.stderr else ''}")
-    return wall, usage.ru_maxrss / 1024, proc.returncode
+def run_process(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run ``cmd``; return (wall seconds, peak RSS in MB, what it wrote to stderr)."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        sys.exit(f"{' '.join(cmd)} failed:\n{stderr}")
+    return wall, usage.ru_maxrss / 1024, stderr
+
+
+def balance_line(stderr: str) -> str:
+    """What the decoder balance settled on, from a `--debug` run's log."""
+    lines = [line for line in stderr.splitlines() if "decoding:" in line]
+    return lines[-1].split("decoding:", 1)[1].strip() if lines else "not logged"
 
 
 def gradcam_seconds(path: Path, arch: str, backend: str) -> float:
@@ -169,13 +177,15 @@ def main() -> None:
     add("export --quantize int8 (s)", time.perf_counter() - start)
 
     rates: dict[str, float] = {}
+    balance: dict[str, str] = {}
     for name, extra in (
         ("default (auto: tuned backend)", []),
         ("--backend torch", ["--backend", "torch"]),
         ("--model int8.onnx", ["--model", str(int8)]),
     ):
-        wall, rss, _ = run_process([*classify, *extra, folder], env)
+        wall, rss, stderr = run_process([*classify, *extra, "--debug", folder], env)
         rates[name] = len(paths) / wall
+        balance[name] = balance_line(stderr)
         add(f"classify {len(paths)} x 12 MP, {name}, img/s", rates[name])
         add("  peak RSS (MB)", rss, ".0f")
     alone = model_alone(args.arch, int8)
@@ -216,6 +226,9 @@ def main() -> None:
     doctor = subprocess.run(
         [reslens, "doctor", "--model", args.arch], env=env, capture_output=True, text=True
     )
+    print("\ndecoder balance each folder run settled on (`--debug` log):")
+    for name, line in balance.items():
+        print(f"  {name}: {line}")
     print(f"\n`reslens doctor --model {args.arch}` (the tuning the first classify made):")
     print(doctor.stdout.strip() or doctor.stderr.strip())
     print(
