@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +23,6 @@ from engine.runtime.classifier import Classifier, Prediction
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress], None]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def classify_files(
         in_flight=batch_size + 2 * workers,
         cancel=cancel,
     )
-    for path, future in _timed(decoded, balancer):
+    for path, future in decoded:
         exc = future.exception()
         if exc is None:
             pending.append((path, future.result()))
@@ -97,16 +96,6 @@ def classify_files(
             yield from _flush(classifier, pending, top_k, meter, on_progress, balancer)
     yield from _flush(classifier, pending, top_k, meter, on_progress, balancer)
     log.debug("decoding: %s", balancer.describe())
-
-
-def _timed(items: Iterator[T], balancer: DecodeBalancer) -> Iterator[T]:
-    """``items``, with the time spent waiting for each one told to ``balancer``."""
-    while True:
-        with balancer.waiting():
-            item = next(items, None)
-        if item is None:
-            return
-        yield item
 
 
 def _flush(
