@@ -109,10 +109,12 @@ class DecoderSearch:
         self.maximum = maximum
         self.current = min(max(start or maximum, 1), maximum)
         self.rates: dict[int, float] = {}
+        self.history: list[tuple[int, float]] = []  # every (count, images/s) measured
         self._stayed = 0
 
     def measured(self, rate: float, suggested: int | None = None) -> int:
         """Record ``rate`` (images/s) for the current count; return the count to run next."""
+        self.history.append((self.current, rate))
         old = self.rates.get(self.current)
         self.rates[self.current] = rate if old is None else (old + rate) / 2
         best = max(self.rates, key=self.rates.__getitem__)

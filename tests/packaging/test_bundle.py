@@ -93,8 +93,10 @@ def test_self_test_passes_offscreen(bundle: Path, tmp_path: Path) -> None:
     if (bundle / "_internal" / "assets" / "weights").is_dir():  # built with weights
         assert "model ResNet-50 (pretrained" in summary
         assert "weights bundled resnet50-11ad3fa6.pth, each with its verified ONNX copy" in summary
-        # nothing was exported on this first start: the bundled copy served
-        assert not list(Path(env["XDG_CACHE_HOME"]).rglob("*.onnx"))
+        # nothing was exported on this first start: the bundled copy served (the cache holds
+        # at most its graph optimised for this machine)
+        cached = Path(env["XDG_CACHE_HOME"]).rglob("*.onnx")
+        assert not [p for p in cached if not p.name.endswith(".opt.onnx")]
 
 
 def test_bundle_holds_what_the_app_needs_and_not_what_it_does_not(bundle: Path) -> None:
