@@ -8,7 +8,7 @@ the costliest thing the GUI thread draws; a batch classifying meanwhile must not
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -37,12 +37,15 @@ class LiveCurves(QWidget):
         self._step_loss = self.loss_plot.plot(
             name="training (running)", pen=pg.mkPen(TRAIN_COLOUR, **pen)
         )
-        # Thousands of steps on a few hundred pixels: draw the peaks per pixel, not every step.
+        # Thousands of steps on a few hundred pixels: draw the peaks per pixel, not every step,
+        # without antialiasing (the costliest part of a repaint; the epoch curves keep it).
         self._step_loss.setDownsampling(auto=True, method="peak")
-        self._redraw = QTimer(self)
-        self._redraw.setSingleShot(True)
-        self._redraw.setInterval(REDRAW_MS)
-        self._redraw.timeout.connect(self._draw_steps)
+        self._step_loss.opts["antialias"] = False
+        # Drawing is coalesced: the loss plot at most every REDRAW_MS, the accuracy plot half a
+        # period after it, so the two never repaint in the same turn of the event loop.
+        self._redraw_loss = _single_shot(self, REDRAW_MS, self._draw_loss)
+        self._redraw_accuracy = _single_shot(self, REDRAW_MS // 2, self._draw_accuracy)
+        self._accuracy_dirty = False
         self._val_loss = self.loss_plot.plot(
             name="validation", pen=pg.mkPen(VAL_COLOUR, **pen), symbol="o", symbolSize=6,
             symbolBrush=VAL_COLOUR,
@@ -63,7 +66,9 @@ class LiveCurves(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def clear(self) -> None:
-        self._redraw.stop()
+        self._redraw_loss.stop()
+        self._redraw_accuracy.stop()
+        self._accuracy_dirty = False
         self.step_points = []
         self.history = ()
         for curve in (self._step_loss, self._val_loss, self._train_acc, self._val_acc):
@@ -74,30 +79,53 @@ class LiveCurves(QWidget):
         if progress.phase == "training" and progress.loss is not None and progress.steps:
             x = progress.epoch - 1 + progress.step / progress.steps
             self.step_points.append((x, progress.loss))
-            if not self._redraw.isActive():
-                self._redraw.start()
+            self._schedule()
         if len(progress.history) != len(self.history):
             self.set_history(progress.history)
 
-    def _draw_steps(self) -> None:
+    def set_history(self, history: Sequence[EpochRecord]) -> None:
+        """The epoch records so far (drawn within REDRAW_MS)."""
+        self.history = tuple(history)
+        self._accuracy_dirty = True
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._redraw_loss.isActive():
+            self._redraw_loss.start()
+
+    def _draw_loss(self) -> None:
+        epochs = [float(r.epoch) for r in self.history]
+        self._val_loss.setData(epochs, [r.val_loss for r in self.history])
         if self.step_points:
             points = np.asarray(self.step_points, dtype=np.float64)
             self._step_loss.setData(points[:, 0], points[:, 1])
+        else:  # a resumed or finished run: epoch means only
+            self._step_loss.setData(epochs, [r.train_loss for r in self.history])
+        if self._accuracy_dirty and not self._redraw_accuracy.isActive():
+            self._redraw_accuracy.start()
 
-    def set_history(self, history: Sequence[EpochRecord]) -> None:
-        self.history = tuple(history)
+    def _draw_accuracy(self) -> None:
+        self._accuracy_dirty = False
         epochs = [float(r.epoch) for r in self.history]
-        self._val_loss.setData(epochs, [r.val_loss for r in self.history])
         self._train_acc.setData(epochs, [r.train_accuracy for r in self.history])
         self._val_acc.setData(epochs, [r.val_accuracy for r in self.history])
-        if not self.step_points:  # a resumed or finished run: epoch means only
-            self._step_loss.setData(epochs, [r.train_loss for r in self.history])
-        else:
-            self._draw_steps()
+
+    def drawn(self) -> tuple[int, int]:
+        """(running-loss points, accuracy points) on screen now."""
+        steps, accuracy = self._step_loss.xData, self._val_acc.xData
+        return (0 if steps is None else len(steps)), (0 if accuracy is None else len(accuracy))
 
     def points(self) -> int:
         """How many points the curves hold (drawn within REDRAW_MS)."""
         return len(self.step_points) + 3 * len(self.history)
+
+
+def _single_shot(parent: QWidget, ms: int, slot: Callable[[], None]) -> QTimer:
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(ms)
+    timer.timeout.connect(slot)
+    return timer
 
 
 def _plot(title: str, x_label: str) -> pg.PlotWidget:
