@@ -34,6 +34,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from bench.data import make_photos  # noqa: E402
 
 TICK_MS = 10
+STALL_MS = 50
+"""Delays beyond this are listed with the user action that came just before them."""
 
 
 def time_to_window(runs: int) -> list[tuple[float, float]]:
@@ -68,6 +70,7 @@ class LatencyProbe:
         from PySide6.QtCore import QTimer
 
         self.delays_ms: list[float] = []
+        self.stalls: list[tuple[float, float]] = []  # (when the stall ended, its delay in ms)
         self._last = time.perf_counter()
         self._timer = QTimer()
         self._timer.setInterval(TICK_MS)
@@ -75,6 +78,7 @@ class LatencyProbe:
 
     def start(self) -> None:
         self.delays_ms.clear()
+        self.stalls.clear()
         self._last = time.perf_counter()
         self._timer.start()
 
@@ -83,7 +87,10 @@ class LatencyProbe:
 
     def _tick(self) -> None:
         now = time.perf_counter()
-        self.delays_ms.append(max(0.0, (now - self._last) * 1000 - TICK_MS))
+        delay = max(0.0, (now - self._last) * 1000 - TICK_MS)
+        self.delays_ms.append(delay)
+        if delay > STALL_MS:
+            self.stalls.append((now, delay))
         self._last = now
 
     def summary(self) -> str:
@@ -145,6 +152,7 @@ def run_window(paths: list[Path], arch: str, weights: str | None, *, charts: boo
         print(f"  first result after {first[0]:.2f} s" if first else "  no results")
         print(f"  user actions meanwhile: {user.describe()}")
         print(f"  GUI-thread delay during the batch: {probe.summary()}")
+        print(f"  delays over {STALL_MS} ms, by the action just before: {user.blame(probe.stalls)}")
         print(f"  thumbnails cached: {len(window.controller.thumbnails)}")
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"  peak memory (RSS) of the whole app: {rss_mb:.0f} MB")
@@ -187,10 +195,11 @@ class _UserSimulator:
             self.curves.resize(760, 260)
             self.curves.show()
             actions.append((100, self._report))
+        self.log: list[tuple[float, str]] = []  # (when, which action)
         for ms, action in actions:
             timer = QTimer()
             timer.setInterval(ms)
-            timer.timeout.connect(action)
+            timer.timeout.connect(self._logged(action.__name__.strip("_"), action))
             self._timers.append(timer)
 
     def start(self) -> None:
@@ -202,6 +211,28 @@ class _UserSimulator:
             timer.stop()
         if self.curves is not None:
             self.curves.close()
+
+    def blame(self, stalls: list[tuple[float, float]]) -> str:
+        """Each stall under the last action that started before it did."""
+        found: dict[str, list[float]] = {}
+        for end, delay in stalls:
+            start = end - delay / 1000
+            before = [(t, name) for t, name in self.log if t <= start + TICK_MS / 1000]
+            name = before[-1][1] if before else "none"
+            found.setdefault(name, []).append(delay)
+        return (
+            "; ".join(
+                f"{name} {len(d)}x (max {max(d):.0f} ms)" for name, d in sorted(found.items())
+            )
+            or "none"
+        )
+
+    def _logged(self, name: str, action):  # type: ignore[no-untyped-def]
+        def run() -> None:
+            self.log.append((time.perf_counter(), name))
+            action()
+
+        return run
 
     def describe(self) -> str:
         charts = f", {self.reports} chart updates" if self.curves is not None else ""
