@@ -31,6 +31,7 @@ import numpy as np
 
 from engine.errors import ModelLoadError
 from engine.models.card import META_PREFIX, ModelCard
+from engine.runtime.backends.libraries import loads_any
 from engine.runtime.backends.optimized_graph import open_with_optimized_copy
 from engine.versions import version_or_unknown
 
@@ -167,12 +168,8 @@ def _driver_missing_reason() -> str | None:
     names = {"win32": ["nvcuda.dll"], "linux": ["libcuda.so.1"]}.get(sys.platform, [])
     if not names:
         return f"CUDA is not available on {sys.platform}"
-    for name in names:
-        try:
-            ctypes.CDLL(name)
-            return None
-        except OSError:
-            continue
+    if loads_any(names):
+        return None
     return f"no NVIDIA driver found ({names[0]} is not installed)"
 
 

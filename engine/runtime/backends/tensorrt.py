@@ -9,11 +9,11 @@ its engine cached beside the model: building the engine takes minutes the first 
 
 from __future__ import annotations
 
-import ctypes
 import sys
 from pathlib import Path
 
 from engine.errors import ModelLoadError
+from engine.runtime.backends.libraries import loads_any
 from engine.runtime.backends.onnx_backend import (
     OnnxBackend,
     import_onnxruntime,
@@ -33,12 +33,8 @@ def tensorrt_problem() -> str | None:
     if PROVIDER not in import_onnxruntime().get_available_providers():
         return "this onnxruntime build has no TensorRT provider"
     names = LIBRARIES.get(sys.platform, ())
-    for name in names:
-        try:
-            ctypes.CDLL(name)
-            return None
-        except OSError:
-            continue
+    if loads_any(names):
+        return None
     return f"TensorRT's libraries are not installed ({names[0] if names else 'no build'})"
 
 
