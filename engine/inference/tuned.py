@@ -247,7 +247,7 @@ def load_tuned(
     if tuning is not None:
         try:
             return open_candidate(tuning.winner, found, build, device), tuning
-        except (ExportError, OSError) as exc:
+        except (EngineError, OSError) as exc:  # e.g. TensorRT's libraries since removed
             log.warning("the tuned backend %s is unusable (%s); tuning again", tuning.winner, exc)
     if cancel is not None:
         cancel.raise_if_cancelled("Tuning the backend")

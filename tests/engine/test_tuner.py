@@ -139,6 +139,17 @@ def test_the_tuning_is_cached_reused_and_redone_on_another_machine(
     assert read_tuning(path, moved) == retuned
 
 
+def test_a_cached_winner_that_no_longer_opens_is_tuned_again(tiny_model_file: Path) -> None:
+    """The tuning said TensorRT (on a machine that had it); its libraries are gone now: the
+    model loads on a backend tuned again rather than failing."""
+    _, tuning = load_tuned(tiny_model_file)
+    path = tuning_path(cached_model(tiny_model_file), "cpu", allow_int8=False)
+    path.write_text(replace(tuning, winner=TENSORRT).to_json())
+    classifier, retuned = load_tuned(tiny_model_file)
+    assert retuned.winner != TENSORRT and read_tuning(path, this_machine()) == retuned
+    assert classifier.predict([photo(64, 64)], top_k=1)[0].label in classifier.class_names
+
+
 def test_auto_backend_is_the_tuned_one(tiny_model_file: Path) -> None:
     classifier = load_classifier(tiny_model_file, device="cpu", backend="auto")
     _, tuning = load_tuned(tiny_model_file)
