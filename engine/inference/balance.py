@@ -27,6 +27,7 @@ import math
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -109,7 +110,8 @@ class DecoderSearch:
         self.maximum = maximum
         self.current = min(max(start or maximum, 1), maximum)
         self.rates: dict[int, float] = {}
-        self.history: list[tuple[int, float]] = []  # every (count, images/s) measured
+        # the latest (count, images/s) measured, bounded: a run may last a million photos
+        self.history: deque[tuple[int, float]] = deque(maxlen=256)
         self._stayed = 0
 
     def measured(self, rate: float, suggested: int | None = None) -> int:
