@@ -114,6 +114,7 @@ def split_dataset(
     if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
         raise ValueError("need 0 < val_fraction, 0 <= test_fraction, and their sum < 1")
     assess(scan).raise_if_unusable()
+    source: Literal["random", "folders", "folds"]
     if scan.split_folders:
         by_folder: dict[str | None, list[Sample]] = defaultdict(list)
         for sample in scan.samples:
@@ -205,9 +206,9 @@ def clusters_of(scan: DatasetScan, pool: Sequence[Sample]) -> list[list[Sample]]
         for key in (("sha", sample.sha256), ("group", sample.group)):
             join(i, first.setdefault(key, i))
     for a, b in scan.near_pairs:
-        i, j = index.get(scan.samples[a].path), index.get(scan.samples[b].path)
-        if i is not None and j is not None:
-            join(i, j)
+        near = index.get(scan.samples[a].path), index.get(scan.samples[b].path)
+        if near[0] is not None and near[1] is not None:
+            join(near[0], near[1])
     clusters: dict[int, list[Sample]] = defaultdict(list)
     for i, sample in enumerate(pool):
         clusters[root(i)].append(sample)
