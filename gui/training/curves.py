@@ -115,10 +115,6 @@ class LiveCurves(QWidget):
         steps, accuracy = self._step_loss.xData, self._val_acc.xData
         return (0 if steps is None else len(steps)), (0 if accuracy is None else len(accuracy))
 
-    def points(self) -> int:
-        """How many points the curves hold (drawn within REDRAW_MS)."""
-        return len(self.step_points) + 3 * len(self.history)
-
 
 def _single_shot(parent: QWidget, ms: int, slot: Callable[[], None]) -> QTimer:
     timer = QTimer(parent)

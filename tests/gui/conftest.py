@@ -11,6 +11,16 @@ import pytest
 from gui.settings import Settings
 
 
+def photo_folder(folder: Path, count: int, distinct: int) -> Path:
+    """``count`` small PNG photos (``distinct`` different ones, repeated) in ``folder``: enough
+    for a batch to be still running when a test acts on it."""
+    from tests.conftest import photo
+
+    for i in range(count):
+        photo(80, 64, seed=i % distinct).save(folder / f"p{i:04d}.png", compress_level=1)
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def no_leftover_threads() -> Iterator[None]:
     """Fail a test that leaves a thread running (a worker someone forgot to stop)."""

@@ -11,18 +11,14 @@ from PySide6.QtCore import Qt
 from gui.bridge import TaskRunner
 from gui.main_window import MainWindow
 from gui.results_model import RowState
-from tests.conftest import photo
-from tests.gui.conftest import drop, wait_until_classified
+from tests.gui.conftest import drop, photo_folder, wait_until_classified
 
 MANY = 300
 
 
 @pytest.fixture(scope="module")
 def many_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("many")
-    for i in range(MANY):
-        photo(80, 64, seed=i % 50).save(folder / f"p{i:04d}.png", compress_level=1)
-    return folder
+    return photo_folder(tmp_path_factory.mktemp("many"), MANY, distinct=50)
 
 
 def _when_first_results_arrive(window: MainWindow, action) -> None:  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from gui.results_model import RowState
 from gui.settings import Settings
 from gui.window_fit import fit_rect
 from tests.conftest import photo
-from tests.gui.conftest import ScriptedPrompts, drop, wait_until_classified
+from tests.gui.conftest import ScriptedPrompts, drop, photo_folder, wait_until_classified
 
 LAPTOP = QRect(0, 0, 1366, 768)
 MANY = 150
@@ -26,10 +26,7 @@ MANY = 150
 
 @pytest.fixture(scope="module")
 def many_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("many")
-    for i in range(MANY):
-        photo(80, 64, seed=i % 30).save(folder / f"p{i:04d}.png", compress_level=1)
-    return folder
+    return photo_folder(tmp_path_factory.mktemp("many"), MANY, distinct=30)
 
 
 def _inside(rect: QRect, area: QRect) -> bool:
